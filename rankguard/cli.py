@@ -34,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+            if exc.name is None or not (module + ".").startswith(exc.name + "."):
+                raise  # a real missing dependency inside the sub-command, not an absent module
             continue  # sub-command not built yet
         mod.register(sub)
     return parser
