@@ -1,0 +1,54 @@
+"""Average precision (area under the precision-recall step curve)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rankguard.metrics.auc import _binary_inputs
+
+__all__ = ["average_precision"]
+
+
+def average_precision(scores: Any, labels: Any) -> float:
+    r"""Average precision with tied scores forming one threshold (scikit-learn's definition).
+
+    Let :math:`t_1 > t_2 > \dots > t_m` be the distinct score values. At threshold
+    :math:`t_k` everything with :math:`s \ge t_k` is predicted positive, giving precision
+    :math:`P_k = \mathrm{TP}_k / (\mathrm{TP}_k + \mathrm{FP}_k)` and recall
+    :math:`R_k = \mathrm{TP}_k / n^+` (with :math:`R_0 = 0`). Then
+
+    .. math::
+
+        \mathrm{AP} = \sum_{k=1}^{m} (R_k - R_{k-1})\, P_k .
+
+    Without ties this is the mean, over positives, of the precision at that positive's rank.
+    With ties, a tie group's positives all receive the precision at the *end* of the group (no
+    interpolation), exactly as ``sklearn.metrics.average_precision_score``.
+
+    Args:
+        scores: shape ``(n,)``, finite real scores, higher means "more positive".
+        labels: shape ``(n,)``, binary in {0, 1}, {-1, 1} (-1 negative) or bool.
+
+    Returns:
+        AP in (0, 1] as a Python float.
+
+    Raises:
+        ValueError: non-finite ``scores``; ``labels`` not binary, without a positive or without a
+            negative; length mismatch.
+
+    Example:
+        >>> average_precision([0.9, 0.8, 0.7, 0.6], [1, 0, 1, 0])   # (1/1 + 2/3) / 2
+        0.8333333333333333
+        >>> average_precision([0.9, 0.5, 0.5], [0, 1, 0])          # tie group: 1 of 3
+        0.3333333333333333
+    """
+    s, y = _binary_inputs(scores, labels)
+    order = np.argsort(-s, kind="stable")
+    s_desc, y_desc = s[order], y[order]
+    group_end = np.flatnonzero(np.r_[s_desc[1:] != s_desc[:-1], True])
+    tp = np.cumsum(y_desc)[group_end]
+    predicted = group_end + 1
+    new_tp = np.diff(tp, prepend=0)
+    return float(np.sum(new_tp * (tp / predicted)) / tp[-1])
