@@ -1,0 +1,153 @@
+"""PR and ROC curves: the points (numpy) and multi-panel figures (matplotlib, Agg, no pyplot).
+
+Figures are built with matplotlib's object API on an Agg canvas, so plotting never needs a
+display and never touches pyplot's global state (safe in CI, threads and notebooks alike).
+
+Layout of the figure helpers: one panel per key of ``panels`` (e.g. a dataset), one line per
+key of the inner mapping (e.g. a loss), each line a ``(scores, labels)`` pair.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from rankguard._validation import as_numpy_1d, binary_labels_np, check_finite_np, check_same_length
+
+Curves = Mapping[str, Mapping[str, tuple[Any, Any]]]
+
+
+def _ranked_counts(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Cumulative (tp, fp) at each distinct score threshold, highest threshold first."""
+    s = as_numpy_1d(scores, "scores")
+    check_finite_np(s, "scores")
+    y = binary_labels_np(labels, "labels")
+    check_same_length(s, y, "scores", "labels")
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"`labels` must contain both classes; got {n_pos} positive(s) and {n_neg} negative(s)")
+    order = np.argsort(-s, kind="stable")
+    s, y = s[order], y[order]
+    tp = np.cumsum(y)
+    fp = np.arange(1, y.size + 1) - tp
+    # keep the last position of each run of tied scores: a threshold admits all ties at once
+    last_of_tie = np.r_[s[1:] != s[:-1], True]
+    return tp[last_of_tie], fp[last_of_tie], n_pos, n_neg
+
+
+def pr_points(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Precision-recall points ``(recall, precision)`` over all distinct thresholds.
+
+    For threshold t (each distinct score, descending): ``precision = TP(t)/(TP(t)+FP(t))``,
+    ``recall = TP(t)/n_pos`` with ``TP(t) = #{i: y_i = 1, s_i >= t}``. A first point
+    ``(0, precision at the top threshold)`` is prepended so a step plot starts on the y-axis.
+    Plot with ``step(recall, precision, where="pre")``: the area under that staircase is
+    ``sum_k (R_k - R_{k-1}) P_k``, the usual average precision.
+    Shapes: ``scores``, ``labels`` ``[N]``; outputs ``[K+1]`` for K distinct scores.
+
+    >>> r, p = pr_points([0.9, 0.8, 0.1], [1, 0, 1])
+    >>> r.tolist(), p.round(3).tolist()
+    ([0.0, 0.5, 0.5, 1.0], [1.0, 1.0, 0.5, 0.667])
+    """
+    tp, fp, n_pos, _ = _ranked_counts(scores, labels)
+    precision = tp / (tp + fp)
+    recall = tp / n_pos
+    return np.r_[0.0, recall], np.r_[precision[0], precision]
+
+
+def roc_points(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """ROC points ``(fpr, tpr)`` over all distinct thresholds, starting at ``(0, 0)``.
+
+    Join them with straight lines: a group of tied scores moves diagonally, and the area under
+    the polyline is the AUC with ties counted one half.
+
+    ``fpr = FP(t)/n_neg``, ``tpr = TP(t)/n_pos`` for each distinct score t, descending.
+
+    >>> f, t = roc_points([0.9, 0.8, 0.1], [1, 0, 1])
+    >>> f.tolist(), t.tolist()
+    ([0.0, 0.0, 1.0, 1.0], [0.0, 0.5, 0.5, 1.0])
+    """
+    tp, fp, n_pos, n_neg = _ranked_counts(scores, labels)
+    return np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos]
+
+
+def _figure(n_panels: int, panel_size: float = 4.2):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    cols = min(n_panels, 3)
+    rows = -(-n_panels // cols)
+    fig = Figure(figsize=(panel_size * cols, panel_size * rows + 0.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return fig, axes[:n_panels]
+
+
+def _save(fig: Any, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
+    os.replace(tmp, path)  # atomic: a crash never leaves half a PNG
+    return path
+
+
+def plot_pr_curves(panels: Curves, path: str | os.PathLike, title: str = "Precision-recall curves",
+                   metric_labels: Mapping[str, Mapping[str, str]] | None = None) -> Path:
+    """Save a PNG with one PR panel per key of ``panels``, one step line per ``(scores, labels)``.
+
+    ``metric_labels[panel][line]``, if given, is appended to the legend entry (e.g. ``"AP 0.91"``).
+    A dashed line marks the positive rate: the precision of a random ranking.
+
+    >>> import tempfile, os
+    >>> p = plot_pr_curves({"toy": {"model": ([0.9, 0.2, 0.4], [1, 0, 1])}},
+    ...                    os.path.join(tempfile.mkdtemp(), "pr.png"))
+    >>> p.stat().st_size > 0
+    True
+    """
+    fig, axes = _figure(len(panels))
+    for ax, (panel, lines) in zip(axes, panels.items()):
+        rate = None
+        for name, (scores, labels) in lines.items():
+            recall, precision = pr_points(scores, labels)
+            extra = (metric_labels or {}).get(panel, {}).get(name)
+            ax.step(recall, precision, where="pre", label=f"{name} ({extra})" if extra else name)
+            rate = float(np.mean(binary_labels_np(labels, "labels")))
+        if rate is not None:
+            ax.axhline(rate, color="grey", linestyle="--", linewidth=1, label=f"random ({rate:.2f})")
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision", title=panel)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower left", fontsize="small")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_roc_curves(panels: Curves, path: str | os.PathLike, title: str = "ROC curves",
+                    metric_labels: Mapping[str, Mapping[str, str]] | None = None) -> Path:
+    """Save a PNG with one ROC panel per key of ``panels``; the diagonal is a random ranking.
+
+    >>> import tempfile, os
+    >>> p = plot_roc_curves({"toy": {"model": ([0.9, 0.2, 0.4], [1, 0, 1])}},
+    ...                     os.path.join(tempfile.mkdtemp(), "roc.png"))
+    >>> p.name
+    'roc.png'
+    """
+    fig, axes = _figure(len(panels))
+    for ax, (panel, lines) in zip(axes, panels.items()):
+        for name, (scores, labels) in lines.items():
+            fpr, tpr = roc_points(scores, labels)
+            extra = (metric_labels or {}).get(panel, {}).get(name)
+            ax.plot(fpr, tpr, label=f"{name} ({extra})" if extra else name)
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="random")
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="false positive rate", ylabel="true positive rate",
+               title=panel)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize="small")
+    fig.suptitle(title)
+    return _save(fig, path)
