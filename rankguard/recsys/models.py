@@ -1,0 +1,157 @@
+"""Embedding models for collaborative ranking: MF, CML and SFCML.
+
+Models only map users to item scores; they hold no loss (losses live in
+:mod:`rankguard.functional.cml`). Every model exposes
+
+* ``score(users [B]) -> [B, n_items]`` — full-ranking scores (higher = better);
+* ``score_pairs(users [B], items [B, K]) -> [B, K]`` — scores of chosen items only;
+* ``constrain_()`` — the projection applied after initialisation and after every optimiser step
+  (a no-op for MF).
+
+Defaults:
+
+* MF: N(0, 0.01) init, dot-product score (BPR, Rendle et al. 2009).
+* CML (Hsieh et al., WWW 2017): ``s(u, v) = −‖u − v‖²``; rows clipped to the unit ball after each
+  step (``constraint="ball"``), or projected to the unit sphere (``"sphere"``); init N(0, 1/√d) as in
+  the DPCML code.
+* SFCML (Bao et al., TPAMI 2023; LibCML @35e5c43): rows projected to the unit sphere after init and
+  after every step; ``s(u, v) = 2⟨u, v⟩`` (= 2 − ‖u − v‖² on the sphere).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def _check_ids(ids: torch.Tensor, n: int, name: str) -> torch.Tensor:
+    if not isinstance(ids, torch.Tensor):
+        ids = torch.as_tensor(ids)
+    if ids.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"`{name}` must be an integer tensor, got dtype {ids.dtype}")
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= n):
+        raise ValueError(f"`{name}` holds ids outside [0, {n}): min {int(ids.min())}, max {int(ids.max())}")
+    return ids.long()
+
+
+class EmbeddingModel(nn.Module):
+    """User and item tables ``[n_users, d]``, ``[n_items, d]`` with a score defined by subclasses."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int, init_std: float, generator: torch.Generator | None = None,
+                 dtype: torch.dtype = torch.float32):
+        super().__init__()
+        if n_users < 1 or n_items < 1 or dim < 1:
+            raise ValueError(f"`n_users`, `n_items`, `dim` must be >= 1, got {n_users}, {n_items}, {dim}")
+        self.n_users, self.n_items, self.dim = int(n_users), int(n_items), int(dim)
+        self.user = nn.Parameter(torch.randn(n_users, dim, generator=generator, dtype=dtype) * init_std)
+        self.item = nn.Parameter(torch.randn(n_items, dim, generator=generator, dtype=dtype) * init_std)
+        self.constrain_()
+
+    def _pair(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:  # u [B,1,d] or [B,d], v [.., d]
+        raise NotImplementedError
+
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        """Scores of every item for each user: ``[B] -> [B, n_items]``."""
+        u = self.user[_check_ids(users, self.n_users, "users")]
+        return self._full(u, self.item)
+
+    def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores of ``items[b, k]`` for ``users[b]``: ``[B], [B, K] -> [B, K]``."""
+        users = _check_ids(users, self.n_users, "users")
+        items = _check_ids(items, self.n_items, "items")
+        if items.dim() != 2 or items.shape[0] != users.shape[0]:
+            raise ValueError(f"`items` must be [B, K] with B = len(users) = {users.shape[0]}, got {tuple(items.shape)}")
+        return self._pair(self.user[users][:, None, :], self.item[items])
+
+    def _full(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Projection applied after init and after each optimiser step (none by default)."""
+
+
+class MF(EmbeddingModel):
+    """Matrix factorisation, ``s(u, i) = ⟨p_u, q_i⟩`` (train with BPR).
+
+    >>> m = MF(3, 5, dim=4, generator=torch.Generator().manual_seed(0))
+    >>> m.score(torch.tensor([0, 2])).shape
+    torch.Size([2, 5])
+    """
+
+    def __init__(self, n_users: int, n_items: int, dim: int = 64, init_std: float = 0.01, **kw):
+        super().__init__(n_users, n_items, dim, init_std, **kw)
+
+    def _full(self, u, v):
+        return u @ v.T
+
+    def _pair(self, u, v):
+        return (u * v).sum(-1)
+
+
+def _unit_rows_(w: torch.Tensor, ball: bool) -> None:
+    norm = w.norm(dim=1, keepdim=True)
+    if ball:
+        w.div_(norm.clamp(min=1.0))
+    else:
+        w.div_(norm.clamp(min=torch.finfo(w.dtype).tiny))
+
+
+class CML(EmbeddingModel):
+    """Collaborative metric learning, ``s(u, i) = −‖u − v_i‖²`` (Hsieh et al., WWW 2017).
+
+    ``constraint="ball"`` renormalises rows with norm > 1 (the original's clipping); ``"sphere"``
+    projects every row to norm 1.
+
+    >>> m = CML(3, 5, dim=4, generator=torch.Generator().manual_seed(0))
+    >>> bool((m.score(torch.tensor([1])) <= 0).all())
+    True
+    """
+
+    def __init__(self, n_users: int, n_items: int, dim: int = 100, constraint: str = "ball",
+                 init_std: float | None = None, **kw):
+        if constraint not in ("ball", "sphere"):
+            raise ValueError(f"`constraint` must be 'ball' or 'sphere', got {constraint!r}")
+        self.constraint = constraint
+        super().__init__(n_users, n_items, dim, 1.0 / math.sqrt(dim) if init_std is None else init_std, **kw)
+
+    def _full(self, u, v):
+        # ‖u‖² + ‖v‖² − 2⟨u, v⟩, clamped: rounding can make a tiny distance negative
+        d2 = (u * u).sum(1, keepdim=True) + (v * v).sum(1)[None, :] - 2.0 * (u @ v.T)
+        return -d2.clamp(min=0.0)
+
+    def _pair(self, u, v):
+        return -((u - v) ** 2).sum(-1)
+
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        _unit_rows_(self.user, self.constraint == "ball")
+        _unit_rows_(self.item, self.constraint == "ball")
+
+
+class SFCML(EmbeddingModel):
+    """Sampling-free CML model: unit-sphere rows, ``s(u, i) = 2⟨u, v_i⟩`` (LibCML's SFCML).
+
+    >>> m = SFCML(3, 5, dim=4, generator=torch.Generator().manual_seed(0))
+    >>> torch.allclose(m.user.norm(dim=1), torch.ones(3))
+    True
+    """
+
+    def __init__(self, n_users: int, n_items: int, dim: int = 256, init_std: float | None = None, **kw):
+        super().__init__(n_users, n_items, dim, 1.0 / math.sqrt(dim) if init_std is None else init_std, **kw)
+
+    def _full(self, u, v):
+        return 2.0 * (u @ v.T)
+
+    def _pair(self, u, v):
+        return 2.0 * (u * v).sum(-1)
+
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        _unit_rows_(self.user, ball=False)
+        _unit_rows_(self.item, ball=False)
+
+
+MODELS: dict[str, type[EmbeddingModel]] = {"mf": MF, "cml": CML, "sfcml": SFCML}
