@@ -14,9 +14,8 @@ import torch
 from torch import nn
 
 from rankguard._validation import binary_labels_tensor, check_scores_tensor
-from rankguard.functional.pairwise import pairwise_row_sums
+from rankguard.functional.pairwise import SURROGATES, pairwise_row_sums
 
-_SURROGATES = ("squared", "squared_hinge", "hinge")
 _TRANSFORMS = ("sigmoid", None)
 
 
@@ -83,8 +82,8 @@ class APLoss(nn.Module):
             raise ValueError(f"`margin` must be a finite number > 0 (it keeps u_all > 0), got {margin!r}")
         if not (isinstance(gamma, (int, float)) and 0 < gamma <= 1):
             raise ValueError(f"`gamma` must lie in (0, 1], got {gamma!r}")
-        if surrogate not in _SURROGATES:
-            raise ValueError(f"`surrogate` must be one of {_SURROGATES}, got {surrogate!r}")
+        if surrogate not in SURROGATES:
+            raise ValueError(f"`surrogate` must be one of {SURROGATES}, got {surrogate!r}")
         if score_transform not in _TRANSFORMS:
             raise ValueError(f"`score_transform` must be 'sigmoid' or None, got {score_transform!r}")
         self.num_samples = int(num_samples)
