@@ -1,0 +1,210 @@
+"""The exact all-pairs engine vs the dense n⁺×n⁻ formula: values and gradients, ties, edge cases."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rankguard.functional import SURROGATES, pairwise_loss, pairwise_loss_masked, pairwise_row_sums
+from reference_pairwise import pairwise_loss_dense, pairwise_loss_masked_loop, row_sums_dense
+
+RTOL = 1e-10
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Norm-wise relative error; exact zero reference must be matched to 1e-300."""
+    return float((a - b).norm() / b.norm().clamp_min(1e-300)) if b.norm() > 0 else float(a.norm())
+
+
+def make_scores(gen, n, ties, dtype=torch.float64):
+    x = torch.randn(n, generator=gen, dtype=dtype) * 2
+    if ties:  # multiples of 1/4 are exact in binary, so t == 0 pairs are exact too
+        x = torch.round(x * 4) / 4
+    return x
+
+
+def check_against_dense(pos, neg, surrogate, margin, weights=None, reduction="mean"):
+    inputs = [pos.clone().requires_grad_(), neg.clone().requires_grad_()]
+    if weights is not None:
+        inputs.append(weights.clone().requires_grad_())
+    w = inputs[2] if weights is not None else None
+    got = pairwise_loss(inputs[0], inputs[1], surrogate, margin, w, reduction)
+    got_grads = torch.autograd.grad(got, inputs)
+    ref_inputs = [t.detach().clone().requires_grad_() for t in inputs]
+    ref_w = ref_inputs[2] if weights is not None else None
+    ref = pairwise_loss_dense(ref_inputs[0], ref_inputs[1], surrogate, margin, ref_w, reduction)
+    ref_grads = torch.autograd.grad(ref, ref_inputs)
+    assert rel_err(got.detach(), ref.detach()) <= RTOL, (got, ref)
+    for name, g, r in zip(("pos", "neg", "weights"), got_grads, ref_grads):
+        assert rel_err(g, r) <= RTOL, (name, g, r)
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+@pytest.mark.parametrize("ties", [False, True])
+def test_matches_dense_many_seeds(surrogate, ties):
+    gen = torch.Generator().manual_seed(1234 + ties)
+    sizes = [(1, 1), (1, 7), (9, 1), (2, 3), (30, 45), (120, 80), (500, 400)]
+    for k, (n_pos, n_neg) in enumerate(sizes * 3):
+        pos = make_scores(gen, n_pos, ties)
+        neg = make_scores(gen, n_neg, ties) - 0.5
+        margin = (0.0, 1.0, 0.5)[k % 3]
+        weights = torch.rand(n_pos, generator=gen, dtype=torch.float64) if k % 2 else None
+        reduction = "sum" if k % 4 == 3 else "mean"
+        check_against_dense(pos, neg, surrogate, margin, weights, reduction)
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_integer_scores_put_pairs_exactly_on_the_hinge(surrogate):
+    # Integer scores with margin 1: many pairs have t = 1 − (p − n) == 0 exactly, where the
+    # gradient convention matters (relu: 0 at 0). All-equal scores form a single tie group.
+    gen = torch.Generator().manual_seed(7)
+    pos = torch.randint(-3, 4, (60,), generator=gen).double()
+    neg = torch.randint(-3, 4, (70,), generator=gen).double()
+    check_against_dense(pos, neg, surrogate, 1.0)
+    check_against_dense(torch.zeros(5, dtype=torch.float64), torch.ones(4, dtype=torch.float64), surrogate, 1.0)
+    check_against_dense(torch.full((3,), 2.0, dtype=torch.float64), torch.full((6,), 2.0, dtype=torch.float64),
+                        surrogate, 0.0)
+
+
+def test_hand_computed_example():
+    # pos = [1, 2], neg = [0.5, 2], m = 1:
+    #   t = m − (p − n): p=1: 1−0.5=0.5, 1+1=2;   p=2: 1−1.5=−0.5, 1−0=1
+    #   hinge rows:     [0.5 + 2, 0 + 1]          = [2.5, 1]
+    #   sq hinge rows:  [0.25 + 4, 0 + 1]         = [4.25, 1]
+    #   squared rows:   [0.25 + 4, 0.25 + 1]      = [4.25, 1.25]
+    # ∂(hinge sum)/∂pos = −(#active) = [−2, −1]; ∂/∂neg = #positives with t > 0 = [1, 2].
+    pos = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    neg = torch.tensor([0.5, 2.0], dtype=torch.float64, requires_grad=True)
+    expected = {"hinge": [2.5, 1.0], "squared_hinge": [4.25, 1.0], "squared": [4.25, 1.25]}
+    for surrogate, rows in expected.items():
+        got = pairwise_row_sums(pos, neg, surrogate, 1.0)
+        assert got.tolist() == rows
+        mean = pairwise_loss(pos, neg, surrogate, 1.0)
+        assert mean.item() == sum(rows) / 4
+    loss = pairwise_loss(pos, neg, "hinge", 1.0, reduction="sum")
+    gp, gn = torch.autograd.grad(loss, (pos, neg))
+    assert gp.tolist() == [-2.0, -1.0] and gn.tolist() == [1.0, 2.0]
+    # Weighted mean divides by the pair count n⁺n⁻ = 4, not by n⁻·Σw: w = [2, 0] → 2·2.5 / 4.
+    w = torch.tensor([2.0, 0.0], dtype=torch.float64)
+    assert pairwise_loss(pos, neg, "hinge", 1.0, w).item() == 2 * 2.5 / 4
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_row_sums_match_dense(surrogate):
+    gen = torch.Generator().manual_seed(3)
+    pos = make_scores(gen, 40, ties=True)
+    neg = make_scores(gen, 33, ties=True)
+    got = pairwise_row_sums(pos, neg, surrogate, 0.75)
+    ref = row_sums_dense(pos, neg, surrogate, 0.75)
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_gradcheck(surrogate):
+    gen = torch.Generator().manual_seed(11)
+    pos = torch.randn(6, generator=gen, dtype=torch.float64, requires_grad=True)
+    neg = torch.randn(5, generator=gen, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(6, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda p, n, w_: pairwise_loss(p, n, surrogate, 0.3, w_), (pos, neg, w))
+    assert torch.autograd.gradcheck(lambda p, n: pairwise_row_sums(p, n, surrogate, 0.3), (pos, neg))
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_fixed_memory_bank_gets_no_grad(surrogate):
+    gen = torch.Generator().manual_seed(5)
+    pos = torch.randn(20, generator=gen, dtype=torch.float64, requires_grad=True)
+    bank = torch.randn(50, generator=gen, dtype=torch.float64)
+    loss = pairwise_loss(pos, bank, surrogate)
+    loss.backward()
+    assert bank.grad is None
+    pos_ref = pos.detach().clone().requires_grad_()
+    pairwise_loss_dense(pos_ref, bank, surrogate, 1.0).backward()
+    assert rel_err(pos.grad, pos_ref.grad) <= RTOL
+
+
+def test_float32_close_to_float64():
+    gen = torch.Generator().manual_seed(9)
+    pos = torch.randn(3000, generator=gen)
+    neg = torch.randn(2000, generator=gen) - 1
+    for surrogate in SURROGATES:
+        got = pairwise_loss(pos, neg, surrogate)
+        assert got.dtype == torch.float32
+        ref = pairwise_loss_dense(pos.double(), neg.double(), surrogate, 1.0)
+        assert abs(got.item() - ref.item()) <= 1e-5 * abs(ref.item())
+
+
+def test_mixed_dtypes_are_promoted():
+    pos = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    neg = torch.tensor([0.5], dtype=torch.float32)
+    assert pairwise_loss(pos, neg).dtype == torch.float64
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_masked_matches_row_loop(surrogate, reduction):
+    gen = torch.Generator().manual_seed(21)
+    B, M = 9, 40
+    scores = torch.round(torch.randn(B, M, generator=gen, dtype=torch.float64) * 8) / 4
+    u = torch.rand(B, M, generator=gen)
+    pos_mask = u < 0.25
+    neg_mask = u > 0.4  # entries in between are ignored
+    pos_mask[0] = False  # no positive
+    neg_mask[1] = False  # no negative
+    pos_mask[2] = False
+    pos_mask[2, 3] = True  # a single positive
+    neg_mask[2, 3] = False
+    for margin in (0.0, 1.0):
+        s = scores.clone().requires_grad_()
+        got = pairwise_loss_masked(s, pos_mask, neg_mask, surrogate, margin, reduction)
+        s_ref = scores.clone().requires_grad_()
+        ref = pairwise_loss_masked_loop(s_ref, pos_mask, neg_mask, surrogate, margin, reduction)
+        assert rel_err(got.detach(), ref.detach()) <= RTOL
+        weights = torch.randn(got.shape, generator=gen, dtype=torch.float64)
+        (g,) = torch.autograd.grad((got * weights).sum(), s)
+        (r,) = torch.autograd.grad((ref * weights).sum(), s_ref)
+        assert rel_err(g, r) <= RTOL
+        if reduction == "none":
+            assert got[0].item() == 0.0 and got[1].item() == 0.0
+
+
+def test_masked_gradcheck_and_no_pairs():
+    gen = torch.Generator().manual_seed(2)
+    s = torch.randn(3, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    pos = torch.tensor([[1, 0, 0, 1, 0, 0], [0, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0]], dtype=torch.bool)
+    neg = torch.tensor([[0, 1, 1, 0, 1, 0], [1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1]], dtype=torch.bool)
+    for surrogate in SURROGATES:
+        assert torch.autograd.gradcheck(lambda x: pairwise_loss_masked(x, pos, neg, surrogate, 0.5), (s,))
+    empty = torch.zeros_like(pos)
+    out = pairwise_loss_masked(s, empty, neg)
+    assert out.item() == 0.0 and not torch.isnan(out)
+
+
+def test_errors_name_the_argument():
+    p = torch.randn(4)
+    n = torch.randn(3)
+    with pytest.raises(ValueError, match="pos_scores"):
+        pairwise_loss(torch.empty(0), n)
+    with pytest.raises(ValueError, match="neg_scores"):
+        pairwise_loss(p, torch.empty(0))
+    with pytest.raises(ValueError, match="pos_scores"):
+        pairwise_loss(torch.tensor([0.0, float("nan")]), n)
+    with pytest.raises(ValueError, match="neg_scores"):
+        pairwise_loss(p, torch.tensor([float("inf")]))
+    with pytest.raises(ValueError, match="pos_weights"):
+        pairwise_loss(p, n, pos_weights=torch.ones(3))
+    with pytest.raises(ValueError, match="'squared', 'squared_hinge', 'hinge'"):
+        pairwise_loss(p, n, surrogate="logistic")
+    with pytest.raises(ValueError, match="'mean', 'sum'"):
+        pairwise_loss(p, n, reduction="none")
+    with pytest.raises(ValueError, match="margin"):
+        pairwise_loss(p, n, margin=float("nan"))
+    with pytest.raises(TypeError, match="pos_scores"):
+        pairwise_loss(torch.tensor([1, 2]), n)
+    s = torch.randn(2, 3)
+    mask = torch.zeros(2, 3, dtype=torch.bool)
+    with pytest.raises(ValueError, match="overlap"):
+        pairwise_loss_masked(s, ~mask, ~mask)
+    with pytest.raises(ValueError, match="neg_mask"):
+        pairwise_loss_masked(s, mask, torch.zeros(2, 4, dtype=torch.bool))
+    with pytest.raises(TypeError, match="pos_mask"):
+        pairwise_loss_masked(s, mask.int(), mask)
