@@ -1,0 +1,482 @@
+"""Implicit-feedback interaction data: readers, k-core filtering and loading by name or path.
+
+Every reader returns :class:`Interactions`: a users x items ``scipy.sparse.csr_matrix`` of
+``float32`` ones (one entry per positive pair, duplicates merged), optionally the time of each
+pair (``timestamps``, same sparsity pattern) and the raw id of every row and column.
+
+Readers **keep the id space of the file**: a user whose ratings all fall below ``threshold`` is an
+empty row, not a missing one, so row ``k`` of a MovieLens ``u.data`` is always user ``k + 1``.
+:func:`load_dataset` then drops users with fewer than ``min_interactions`` positives (at least
+one), logging how many went, through :func:`filter_min_interactions`.
+
+Example
+-------
+>>> import numpy as np, scipy.sparse as sp
+>>> inter = Interactions(sp.csr_matrix(np.array([[1, 0, 1], [0, 0, 0]], dtype=np.float32)))
+>>> inter.n_users, inter.n_items, inter.matrix.nnz
+(2, 3, 2)
+>>> filter_min_interactions(inter, min_user=1).n_users
+1
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from rankguard.data import DATASETS, dataset_path
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike
+
+
+@dataclass
+class Interactions:
+    """Binary implicit feedback.
+
+    Attributes
+    ----------
+    matrix : csr_matrix, shape [n_users, n_items]
+        ``float32`` 1.0 at every positive (user, item) pair; no duplicates, sorted indices.
+    name : str
+        Where the data came from (dataset name or file).
+    timestamps : csr_matrix or None
+        Same sparsity pattern as ``matrix`` (same ``indptr``/``indices``), ``float64`` times;
+        present when the source file has them (``u.data``, ``.inter``, a CSV with a time column).
+    user_ids, item_ids : ndarray or None
+        Raw id (or token) of every row / column, when the reader remapped or filtering dropped some.
+    """
+
+    matrix: sp.csr_matrix
+    name: str = ""
+    timestamps: sp.csr_matrix | None = None
+    user_ids: np.ndarray | None = field(default=None, repr=False)
+    item_ids: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_users(self) -> int:
+        return int(self.matrix.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        return int(self.matrix.shape[1])
+
+
+@dataclass
+class Split:
+    """Train / validation / test interactions: same shape, pairwise disjoint csr matrices."""
+
+    train: sp.csr_matrix
+    val: sp.csr_matrix
+    test: sp.csr_matrix
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        shapes = {"train": self.train.shape, "val": self.val.shape, "test": self.test.shape}
+        if len(set(shapes.values())) != 1:
+            raise ValueError(f"Split matrices must share one shape, got {shapes}")
+
+    @property
+    def n_users(self) -> int:
+        return int(self.train.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        return int(self.train.shape[1])
+
+
+# --------------------------------------------------------------------------------------------
+# building blocks
+
+
+def build_interactions(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], name: str = "",
+                       times: np.ndarray | None = None, user_ids: np.ndarray | None = None,
+                       item_ids: np.ndarray | None = None) -> Interactions:
+    """Interactions from (row, col[, time]) pairs; duplicates merged, keeping the latest time.
+
+    >>> build_interactions(np.array([0, 0, 1]), np.array([2, 2, 0]), (2, 3)).matrix.nnz
+    2
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    n_users, n_items = int(shape[0]), int(shape[1])
+    if rows.size and (rows.min() < 0 or rows.max() >= n_users or cols.min() < 0 or cols.max() >= n_items):
+        raise ValueError(f"ids out of range for shape {shape}")
+    key = rows * n_items + cols
+    if times is None:
+        order = np.argsort(key, kind="stable")
+    else:
+        times = np.asarray(times, dtype=np.float64)
+        order = np.lexsort((-times, key))  # by pair, latest time first
+    key = key[order]
+    keep = np.ones(key.size, dtype=bool)
+    keep[1:] = key[1:] != key[:-1]
+    key = key[keep]
+    r, c = key // n_items, key % n_items
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(np.bincount(r, minlength=n_users), out=indptr[1:])
+    indices = c.astype(np.int32)
+    matrix = sp.csr_matrix((np.ones(key.size, dtype=np.float32), indices, indptr), shape=(n_users, n_items))
+    ts = None
+    if times is not None:
+        ts = sp.csr_matrix((times[order][keep], indices.copy(), indptr.copy()), shape=(n_users, n_items))
+    return Interactions(matrix, name=name, timestamps=ts, user_ids=user_ids, item_ids=item_ids)
+
+
+def _lines(path: PathLike) -> list[str]:
+    with open(path, encoding="utf-8") as fh:
+        return fh.read().splitlines()
+
+
+def _bad(path: PathLike, lineno: int, what: str) -> ValueError:
+    return ValueError(f"{path}, line {lineno}: {what}")
+
+
+def _to_int(token: str, path: PathLike, lineno: int, what: str) -> int:
+    try:
+        return int(token)
+    except ValueError:
+        raise _bad(path, lineno, f"{what} must be an integer, got {token!r}") from None
+
+
+def _to_float(token: str, path: PathLike, lineno: int, what: str) -> float:
+    try:
+        return float(token)
+    except ValueError:
+        raise _bad(path, lineno, f"{what} must be a number, got {token!r}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# readers
+
+
+def read_movielens(path: PathLike, threshold: float = 4.0) -> Interactions:
+    """Read a MovieLens ``u.data`` file: ``user item rating timestamp`` per line (tab separated).
+
+    Ids are 1-based; row ``u - 1`` is user ``u`` and column ``i - 1`` item ``i``; the shape is
+    (largest user id, largest item id) over *all* lines. A rating ``>= threshold`` is a positive.
+    Timestamps are kept.
+
+    >>> # inter = read_movielens(dataset_path("ml-100k", "u.data")); inter.matrix.shape -> (943, 1682)
+    """
+    users, items, times, keep = [], [], [], []
+    for lineno, line in enumerate(_lines(path), start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t") if "\t" in line else line.split()
+        if len(parts) != 4:
+            raise _bad(path, lineno, f"expected 4 fields 'user item rating timestamp', got {len(parts)}")
+        u = _to_int(parts[0], path, lineno, "user id")
+        i = _to_int(parts[1], path, lineno, "item id")
+        if u < 1 or i < 1:
+            raise _bad(path, lineno, f"ids are 1-based, got user {u} item {i}")
+        rating = _to_float(parts[2], path, lineno, "rating")
+        users.append(u - 1)
+        items.append(i - 1)
+        times.append(_to_float(parts[3], path, lineno, "timestamp"))
+        keep.append(rating >= threshold)
+    if not users:
+        raise ValueError(f"{path}: no ratings found")
+    users_a, items_a, keep_a = np.array(users), np.array(items), np.array(keep, dtype=bool)
+    shape = (int(users_a.max()) + 1, int(items_a.max()) + 1)
+    return build_interactions(users_a[keep_a], items_a[keep_a], shape, name=str(path),
+                              times=np.array(times)[keep_a])
+
+
+def read_users_dat(path: PathLike, one_based_users: bool | None = None) -> Interactions:
+    """Read a ``users.dat`` file: line ``k`` holds ``count item item ...`` for the k-th user.
+
+    Item ids are used as column indices **as given** (``n_items = largest id + 1``): the
+    MovieLens files of the LibCML/DPCML authors hold 1-based item ids, so column 0 is an
+    item nobody has (exactly as in the authors' matrices, whose shape is (938, 1675) for
+    ML-100K); CiteULike files are 0-based. ``one_based_users`` only labels the rows in
+    ``user_ids`` (line k is user k + 1 when True, user k otherwise; ``None`` means False).
+    A line with count 0 is an empty row; the count must equal the number of ids that follow.
+    """
+    rows, cols = [], []
+    n_lines = 0
+    for lineno, line in enumerate(_lines(path), start=1):
+        if not line.strip():
+            continue  # a trailing blank line; interior blank lines would shift users, so reject them below
+        if n_lines != lineno - 1:
+            raise _bad(path, lineno - 1, "blank line inside the file (line k must be user k)")
+        tokens = line.split()
+        count = _to_int(tokens[0], path, lineno, "count")
+        ids = [_to_int(t, path, lineno, "item id") for t in tokens[1:]]
+        if count != len(ids):
+            raise _bad(path, lineno, f"count prefix says {count} items but {len(ids)} follow")
+        if ids and min(ids) < 0:
+            raise _bad(path, lineno, f"negative item id {min(ids)}")
+        rows.extend([n_lines] * len(ids))
+        cols.extend(ids)
+        n_lines += 1
+    if not cols:
+        raise ValueError(f"{path}: no interactions found")
+    cols_a = np.array(cols, dtype=np.int64)
+    offset = 1 if one_based_users else 0
+    user_ids = np.arange(n_lines, dtype=np.int64) + offset
+    return build_interactions(np.array(rows), cols_a, (n_lines, int(cols_a.max()) + 1), name=str(path),
+                              user_ids=user_ids)
+
+
+def _from_tokens(path: PathLike, users: list[str], items: list[str], ratings: list[float] | None,
+                 times: list[float] | None, threshold: float | None) -> Interactions:
+    """Remap string tokens to contiguous ids (sorted token order) and keep rating >= threshold."""
+    if not users:
+        raise ValueError(f"{path}: no interactions found")
+    user_ids, rows = np.unique(np.array(users), return_inverse=True)
+    item_ids, cols = np.unique(np.array(items), return_inverse=True)
+    keep = np.ones(len(users), dtype=bool)
+    if threshold is not None:
+        if ratings is None:
+            raise ValueError(f"{path}: threshold={threshold} given but the file has no rating column")
+        keep = np.array(ratings) >= threshold
+    t = np.array(times)[keep] if times is not None else None
+    return build_interactions(rows[keep], cols[keep], (user_ids.size, item_ids.size), name=str(path),
+                              times=t, user_ids=user_ids, item_ids=item_ids)
+
+
+def read_inter(path: PathLike, threshold: float | None = None) -> Interactions:
+    """Read a RecBole atomic ``.inter`` file (tab separated, typed header).
+
+    Header example: ``user_id:token  item_id:token  rating:float  timestamp:float``. User and
+    item tokens are remapped to contiguous ids in sorted token order (``user_ids``/``item_ids``
+    keep the tokens). With ``threshold``, only rows with ``rating >= threshold`` are positives;
+    without it every row is. Users or items with no positive stay as empty rows/columns.
+    """
+    lines = _lines(path)
+    if not lines:
+        raise ValueError(f"{path}, line 1: empty file, expected a header")
+    header = [h.split(":")[0] for h in lines[0].split("\t")]
+    for col in ("user_id", "item_id"):
+        if col not in header:
+            raise _bad(path, 1, f"header has no {col!r} field (fields: {header})")
+    ui, ii = header.index("user_id"), header.index("item_id")
+    ri = header.index("rating") if "rating" in header else None
+    ti = header.index("timestamp") if "timestamp" in header else None
+    users, items = [], []
+    ratings: list[float] | None = [] if ri is not None else None
+    times: list[float] | None = [] if ti is not None else None
+    for lineno, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != len(header):
+            raise _bad(path, lineno, f"expected {len(header)} tab-separated fields, got {len(parts)}")
+        users.append(parts[ui])
+        items.append(parts[ii])
+        if ratings is not None:
+            ratings.append(_to_float(parts[ri], path, lineno, "rating"))
+        if times is not None:
+            times.append(_to_float(parts[ti], path, lineno, "timestamp"))
+    return _from_tokens(path, users, items, ratings, times, threshold)
+
+
+def read_csv(path: PathLike, user_col: str = "user", item_col: str = "item", rating_col: str | None = None,
+             threshold: float | None = None, sep: str = ",", time_col: str | None = None) -> Interactions:
+    """Read a delimited file with a header row; ids are tokens remapped as in :func:`read_inter`.
+
+    ``rating_col`` with ``threshold`` keeps rows with ``rating >= threshold``; ``time_col`` (optional)
+    keeps timestamps for :func:`~rankguard.recsys.splits.temporal_split`.
+    """
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh, delimiter=sep)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{path}, line 1: empty file, expected a header")
+        wanted = {"user_col": user_col, "item_col": item_col, "rating_col": rating_col, "time_col": time_col}
+        index = {}
+        for arg, col in wanted.items():
+            if col is None:
+                continue
+            if col not in header:
+                raise _bad(path, 1, f"column {col!r} ({arg}) not in header {header}")
+            index[arg] = header.index(col)
+        users, items = [], []
+        ratings: list[float] | None = [] if rating_col is not None else None
+        times: list[float] | None = [] if time_col is not None else None
+        for row in reader:
+            lineno = reader.line_num
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != len(header):
+                raise _bad(path, lineno, f"expected {len(header)} fields, got {len(row)}")
+            users.append(row[index["user_col"]].strip())
+            items.append(row[index["item_col"]].strip())
+            if ratings is not None:
+                ratings.append(_to_float(row[index["rating_col"]], path, lineno, "rating"))
+            if times is not None:
+                times.append(_to_float(row[index["time_col"]], path, lineno, "timestamp"))
+    return _from_tokens(path, users, items, ratings, times, threshold)
+
+
+# --------------------------------------------------------------------------------------------
+# filtering and loading
+
+
+def _take_rows_cols(inter: Interactions, rows: np.ndarray | None, cols: np.ndarray | None) -> Interactions:
+    m, ts = inter.matrix, inter.timestamps
+    uid, iid = inter.user_ids, inter.item_ids
+    if rows is not None:
+        m = m[rows]
+        ts = ts[rows] if ts is not None else None
+        uid = (uid if uid is not None else np.arange(inter.n_users))[rows]
+    if cols is not None:
+        m = m[:, cols]
+        ts = ts[:, cols] if ts is not None else None
+        iid = (iid if iid is not None else np.arange(inter.n_items))[cols]
+    m = sp.csr_matrix(m)
+    m.sort_indices()
+    if ts is not None:
+        ts = sp.csr_matrix(ts)
+        ts.sort_indices()
+    return replace(inter, matrix=m, timestamps=ts, user_ids=uid, item_ids=iid)
+
+
+def filter_min_interactions(inter: Interactions, min_user: int = 5, min_item: int = 0) -> Interactions:
+    """Drop users with fewer than ``min_user`` and items with fewer than ``min_item`` positives.
+
+    With both thresholds > 0 the two filters alternate until nothing changes (k-core). Row and
+    column order is preserved; ``user_ids``/``item_ids`` record the surviving raw ids. With
+    ``min_item == 0`` columns are never touched (item ids stay column indices). Logs the counts.
+
+    >>> import scipy.sparse as sp
+    >>> m = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0]], dtype=np.float32))
+    >>> filter_min_interactions(Interactions(m), min_user=2).matrix.shape
+    (1, 3)
+    """
+    if min_user < 0 or min_item < 0:
+        raise ValueError(f"`min_user` and `min_item` must be >= 0, got {min_user} and {min_item}")
+    n_users0, n_items0 = inter.n_users, inter.n_items
+    out = inter
+    while True:
+        changed = False
+        user_counts = np.diff(out.matrix.indptr)
+        if min_user > 0 and (user_counts < min_user).any():
+            out = _take_rows_cols(out, np.flatnonzero(user_counts >= min_user), None)
+            changed = True
+        if min_item > 0:
+            item_counts = np.bincount(out.matrix.indices, minlength=out.n_items)
+            if (item_counts < min_item).any():
+                out = _take_rows_cols(out, None, np.flatnonzero(item_counts >= min_item))
+                changed = True
+        if not changed or min_user == 0 or min_item == 0:
+            break
+    log.info("%s: kept %d of %d users (>= %d positives) and %d of %d items (>= %d positives)",
+             inter.name or "interactions", out.n_users, n_users0, min_user, out.n_items, n_items0, min_item)
+    if out.n_users == 0:
+        raise ValueError(f"no user has >= {min_user} positives in {inter.name or 'the interactions'}")
+    return out
+
+
+def _coo_npz_to_csr(path: Path) -> sp.csr_matrix:
+    with np.load(path, allow_pickle=False) as z:
+        missing = {"row", "col", "shape"} - set(z.files)
+        if missing:
+            raise ValueError(f"{path}: not a scipy COO .npz, missing keys {sorted(missing)} (has {z.files})")
+        shape = tuple(int(s) for s in z["shape"])
+        rows, cols = z["row"].astype(np.int64), z["col"].astype(np.int64)
+    return build_interactions(rows, cols, shape).matrix
+
+
+def load_fixed_split(folder: PathLike) -> Split:
+    """Load ``train.npz``, ``val.npz``, ``test.npz`` (scipy COO: row, col, data, shape) as a Split.
+
+    Entries become ``float32`` ones; the three parts must be disjoint.
+    """
+    folder = Path(folder)
+    parts = {}
+    for part in ("train", "val", "test"):
+        f = folder / f"{part}.npz"
+        if not f.exists():
+            raise FileNotFoundError(f"fixed split: {f} is missing (need train.npz, val.npz, test.npz)")
+        parts[part] = _coo_npz_to_csr(f)
+    split = Split(parts["train"], parts["val"], parts["test"], name=str(folder))
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        overlap = parts[a].multiply(parts[b]).nnz
+        if overlap:
+            raise ValueError(f"fixed split in {folder}: {a} and {b} share {overlap} pairs")
+    return split
+
+
+_USERS_DAT_ONE_BASED = {"ml-1m": True, "ml-100k-libcml": True, "citeulike-a": False, "citeulike-t": False}
+RECSYS_DATASETS: tuple[str, ...] = ("ml-100k", "ml-100k-libcml", "ml-1m", "citeulike-a", "citeulike-t")
+
+
+def _load_path(path: Path, threshold: float) -> Interactions | Split:
+    if path.is_dir():
+        if all((path / f"{p}.npz").exists() for p in ("train", "val", "test")):
+            return load_fixed_split(path)
+        for fname in ("users.dat", "u.data"):
+            if (path / fname).exists():
+                return _load_path(path / fname, threshold)
+        raise ValueError(f"{path}: folder holds neither train/val/test.npz, users.dat nor u.data")
+    if path.name == "users.dat" or path.suffix == ".dat":
+        return read_users_dat(path)
+    if path.name == "u.data" or path.suffix == ".data":
+        return read_movielens(path, threshold)
+    if path.suffix == ".inter":
+        return read_inter(path, threshold)
+    if path.suffix == ".csv":
+        return read_csv(path)
+    raise ValueError(f"{path}: unknown file type (expected users.dat, u.data, *.inter, *.csv or a folder)")
+
+
+def load_dataset(name_or_path: PathLike, threshold: float = 4.0,
+                 min_interactions: int = 5) -> Interactions | Split:
+    """Load interactions by registered name or by path, dropping users with < ``min_interactions``.
+
+    Names: ``ml-100k`` (u.data, rating >= ``threshold``), ``ml-100k-libcml`` (the LibCML authors'
+    fixed 3:1:1 split -> :class:`Split`, as they published it), ``ml-1m``, ``citeulike-a``,
+    ``citeulike-t`` (``users.dat``; ``threshold`` does not apply: their files hold positives only).
+    Paths: a ``users.dat``, a ``u.data``, a ``.inter`` or ``.csv`` file (``.csv`` needs columns
+    ``user`` and ``item``; use :func:`read_csv` for others), or a folder laid out like
+    ``ml-100k-libcml`` (-> :class:`Split`). Interactions (not Splits) are filtered with
+    :func:`filter_min_interactions` (``min_user = max(1, min_interactions)``).
+
+    Raises ``KeyError`` listing the known names (and the data directory) for an unknown name.
+    """
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    if text in DATASETS:
+        if text not in RECSYS_DATASETS:
+            raise KeyError(f"dataset {text!r} is not interaction data; recommendation datasets: "
+                           f"{', '.join(RECSYS_DATASETS)}")
+        folder = dataset_path(text)
+        if text == "ml-100k":
+            data: Interactions | Split = read_movielens(folder / "u.data", threshold)
+        elif text == "ml-100k-libcml":
+            data = load_fixed_split(folder)
+        else:
+            data = read_users_dat(folder / "users.dat", one_based_users=_USERS_DAT_ONE_BASED[text])
+        data.name = text
+    elif path.exists():
+        data = _load_path(path, threshold)
+    else:
+        dataset_path(text)  # raises KeyError listing the known names and the data directory
+        raise AssertionError("unreachable")
+    if isinstance(data, Split):
+        return data
+    return filter_min_interactions(data, min_user=max(1, int(min_interactions)), min_item=0)
+
+
+def binary_union(mats: Sequence[sp.csr_matrix]) -> sp.csr_matrix:
+    """Union of binary matrices of one shape as a ``float32`` csr matrix of ones (e.g. train + val).
+
+    >>> binary_union([sp.eye(2, format='csr'), sp.eye(2, format='csr')]).nnz
+    2
+    """
+    out = sp.csr_matrix(mats[0], dtype=np.float32, copy=True)
+    for m in mats[1:]:
+        out = out + m
+    out.data[:] = 1.0
+    out.sort_indices()
+    return out
