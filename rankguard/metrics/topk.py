@@ -47,7 +47,8 @@ import torch
 
 from rankguard._validation import check_scores_tensor
 
-__all__ = ["precision_at_k", "recall_at_k", "ndcg_at_k", "map_score", "mrr", "auc_per_user", "ranking_metrics"]
+__all__ = ["precision_at_k", "recall_at_k", "ndcg_at_k", "map_score", "mrr", "auc_per_user", "ranking_metrics",
+           "relevant_positions", "metrics_from_positions"]
 
 
 def _as_tensor(x: Any) -> torch.Tensor:
@@ -75,87 +76,165 @@ def _check_ks(ks: Sequence[int]) -> list[int]:
     return out
 
 
+def _tie_chunk(n_items: int) -> int:
+    """Rows per chunk of the tie fallback (~16M elements)."""
+    return max(1, (1 << 24) // max(n_items, 1))
+
+
+def _masked_negated(scores: torch.Tensor, excl_user: torch.Tensor | None,
+                    excl_item: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``-scores`` with excluded entries at +inf (they sort after every candidate), and its
+    row-wise ascending sort (values only). On CPU numpy does both (several times faster)."""
+    if scores.dtype not in (torch.float32, torch.float64):
+        scores = scores.float()  # half precision: exact upcast, keeps ties
+    if scores.device.type == "cpu":
+        neg_np = np.negative(scores.numpy())
+        if excl_user is not None:
+            neg_np[excl_user.numpy(), excl_item.numpy()] = np.inf
+        return torch.from_numpy(neg_np), torch.from_numpy(np.sort(neg_np, axis=1))
+    neg = -scores
+    if excl_user is not None:
+        neg[excl_user, excl_item] = math.inf
+    return neg, torch.sort(neg, dim=1).values
+
+
+def _stable_positions(neg_rows: torch.Tensor, row: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """1-based position of ``items[j]`` in the stable ascending order of ``neg_rows[row[j]]``."""
+    if neg_rows.device.type == "cpu":
+        order = torch.from_numpy(np.argsort(neg_rows.numpy(), axis=1, kind="stable"))
+    else:
+        order = torch.sort(neg_rows, dim=1, stable=True).indices
+    inverse = torch.empty_like(order)
+    inverse.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
+    return inverse[row, items] + 1
+
+
+def relevant_positions(scores: torch.Tensor, rel_user: torch.Tensor, rel_item: torch.Tensor,
+                       excl_user: torch.Tensor | None = None,
+                       excl_item: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Where each relevant candidate lands in its user's ranking (no full argsort needed).
+
+    ``scores`` [U, I]; relevant pairs ``(rel_user, rel_item)`` [M], sorted by user, unique, and
+    disjoint from the excluded pairs ``(excl_user, excl_item)`` [E] (unique). Returns per relevant
+    entry: ``user``, ``item``, ``pos`` (1-based position in the stable order score desc / item
+    index asc), ``above`` (#candidates with a strictly higher score), ``upto`` (#candidates with a
+    higher or equal score); and per user ``n_candidates`` [U].
+
+    Cost: one values-only row sort, two batched binary searches; users whose relevant items tie
+    with other candidates get one stable argsort of their rows to place the ties.
+    """
+    n_users, n_items = scores.shape
+    device = scores.device
+    user, item = rel_user.to(device), rel_item.to(device)
+    if excl_user is not None:
+        excl_user, excl_item = excl_user.to(device), excl_item.to(device)
+    neg, sorted_neg = _masked_negated(scores, excl_user, excl_item)
+    value = neg[user, item]
+    n_rel = torch.bincount(user, minlength=n_users)
+    first = torch.zeros(n_users + 1, dtype=torch.int64, device=device)
+    first[1:] = n_rel.cumsum(0)
+    slot = torch.arange(user.numel(), device=device) - first[user]
+    # batched binary search needs one row of query values per user: pad with +inf
+    width = max(int(n_rel.max()) if n_users and user.numel() else 0, 1)
+    queries = torch.full((n_users, width), math.inf, dtype=neg.dtype, device=device)
+    queries[user, slot] = value
+    above = torch.searchsorted(sorted_neg, queries, side="left")[user, slot]
+    upto = torch.searchsorted(sorted_neg, queries, side="right")[user, slot]
+    pos = above + 1
+    tied = torch.nonzero(upto - above > 1).flatten()
+    if tied.numel():  # ties: the candidates of lower index come first (stable order)
+        tied_users, local = torch.unique(user[tied], return_inverse=True)
+        step = _tie_chunk(n_items)
+        for lo in range(0, tied_users.numel(), step):  # chunks bound memory; not a per-user loop
+            in_chunk = (local >= lo) & (local < lo + step)
+            t = tied[in_chunk]
+            pos[t] = _stable_positions(neg[tied_users[lo:lo + step]], local[in_chunk] - lo, item[t])
+    n_cand = torch.full((n_users,), n_items, dtype=torch.int64, device=device)
+    if excl_user is not None:
+        n_cand -= torch.bincount(excl_user, minlength=n_users)
+    return {"user": user, "item": item, "pos": pos, "above": above, "upto": upto, "n_candidates": n_cand}
+
+
+def metrics_from_positions(entries: dict[str, torch.Tensor], n_users: int, ks: Sequence[int] = (),
+                           full: bool = True, keep: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Per-user metrics from :func:`relevant_positions` output (optionally only entries in ``keep``).
+
+    Taking a subset of the relevant entries (e.g. tail items) re-uses the same ranking.
+    """
+    user, pos = entries["user"], entries["pos"]
+    above, upto = entries["above"], entries["upto"]
+    if keep is not None:
+        user, pos, above, upto = user[keep], pos[keep], above[keep], upto[keep]
+    device = pos.device
+    f64 = torch.float64
+    n_rel = torch.zeros(n_users, dtype=torch.int64, device=device).index_add_(0, user, torch.ones_like(user))
+    k_rel = n_rel.to(f64)
+    has_rel = n_rel > 0
+    nan = torch.tensor(math.nan, dtype=f64, device=device)
+    posf = pos.to(f64)
+    gain = 1.0 / torch.log2(posf + 1.0)
+    out: dict[str, torch.Tensor] = {"n_relevant": n_rel, "n_candidates": entries["n_candidates"]}
+
+    def per_user(values: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(n_users, dtype=f64, device=device).index_add_(0, user, values)
+
+    for k in ks:
+        inside = (pos <= k).to(f64)
+        hits, dcg = per_user(inside), per_user(inside * gain)
+        n_ideal = torch.clamp(n_rel, max=k).to(f64)
+        ideal_positions = torch.arange(1, k + 1, dtype=f64, device=device)
+        ideal_table = torch.cat([torch.zeros(1, dtype=f64, device=device),
+                                 (1.0 / torch.log2(ideal_positions + 1.0)).cumsum(0)])
+        ideal = ideal_table[n_ideal.long()]
+        out[f"P@{k}"] = torch.where(has_rel, hits / k, nan)
+        out[f"R@{k}"] = torch.where(has_rel, hits / k_rel.clamp(min=1), nan)
+        out[f"NDCG@{k}"] = torch.where(has_rel, dcg / ideal.clamp(min=1e-300), nan)
+
+    if full:
+        # rank of each entry among its user's relevant items: sort the (few) positions per user
+        first = torch.zeros(n_users + 1, dtype=torch.int64, device=device)
+        first[1:] = n_rel.cumsum(0)
+        order = torch.argsort(user * (int(pos.max()) + 1 if pos.numel() else 1) + pos)
+        user_s, pos_s = user[order], posf[order]
+        rank_among = (torch.arange(user_s.numel(), device=device) - first[user_s] + 1).to(f64)
+        ap = torch.zeros(n_users, dtype=f64, device=device).index_add_(0, user_s, rank_among / pos_s)
+        out["MAP"] = torch.where(has_rel, ap / k_rel.clamp(min=1), nan)
+        first_pos = torch.full((n_users,), math.inf, dtype=f64, device=device)
+        first_pos.scatter_reduce_(0, user, posf, reduce="amin")
+        out["MRR"] = torch.where(has_rel, 1.0 / first_pos, nan)
+        n_c = entries["n_candidates"].to(f64)
+        mean_position = (above + upto + 1).to(f64) / 2.0  # average position of the tie group
+        rank_bottom = per_user(n_c[user] + 1.0 - mean_position)
+        n_neg = n_c - k_rel
+        auc = (rank_bottom - k_rel * (k_rel + 1) / 2) / (k_rel * n_neg).clamp(min=1)
+        out["AUC"] = torch.where(has_rel & (n_neg > 0), auc, nan)
+    return out
+
+
 def ranking_metrics(scores: Any, relevant: Any, ks: Sequence[int] = (), exclude: Any = None,
-                    full: bool = True, validate: bool = True) -> dict[str, torch.Tensor]:
-    """All per-user metrics from one sort: ``P@k``, ``R@k``, ``NDCG@k`` for ``k`` in ``ks``, and
+                    full: bool = True) -> dict[str, torch.Tensor]:
+    """All per-user metrics from one ranking: ``P@k``, ``R@k``, ``NDCG@k`` for ``k`` in ``ks``, and
     (with ``full``) ``MAP``, ``MRR``, ``AUC``; plus ``n_relevant`` (K) and ``n_candidates`` (N).
 
     Shapes: ``scores``, ``relevant``, ``exclude`` [U, I]; every output [U], float64 torch tensors
     on the device of ``scores`` (the counts are int64). Definitions in the module docstring.
+    Cost: one row-wise sort of the scores (values only) plus binary searches for relevant items.
 
     >>> out = ranking_metrics(torch.tensor([[3., 2., 1.]]), torch.tensor([[0, 1, 1]]), ks=[1])
     >>> out["P@1"].item(), out["MAP"].item()
     (0.0, 0.5833333333333333)
     """
-    s = _as_tensor(scores)
-    if validate:
-        check_scores_tensor(s, "scores", ndim=2)
-        ks = _check_ks(ks)
-    n_users, n_items = s.shape
-    device = s.device
-    rel = _bool_matrix(relevant, "relevant", s.shape, device) if validate else relevant
+    s = check_scores_tensor(_as_tensor(scores), "scores", ndim=2)
+    ks = _check_ks(ks)
+    rel = _bool_matrix(relevant, "relevant", s.shape, s.device)
     excl = None
     if exclude is not None:
-        excl = _bool_matrix(exclude, "exclude", s.shape, device) if validate else exclude
+        excl = _bool_matrix(exclude, "exclude", s.shape, s.device)
         rel = rel & ~excl
-    # ascending stable sort of -score == (score desc, index asc); excluded items go last (+inf)
-    neg = -s
-    if excl is not None:
-        neg = neg.masked_fill(excl, math.inf)
-    sorted_neg, order = torch.sort(neg, dim=1, stable=True)
-    n_rel = rel.sum(1)
-    n_cand = torch.full_like(n_rel, n_items) if excl is None else (~excl).sum(1)
-    k_rel = n_rel.to(torch.float64)
-    nan = torch.tensor(math.nan, dtype=torch.float64, device=device)
-    has_rel = n_rel > 0
-    out: dict[str, torch.Tensor] = {"n_relevant": n_rel, "n_candidates": n_cand}
-
-    if ks:
-        k_max = min(max(ks), n_items)
-        top_rel = rel.gather(1, order[:, :k_max]).to(torch.float64)  # [U, k_max]
-        positions = torch.arange(1, k_max + 1, dtype=torch.float64, device=device)
-        discount = 1.0 / torch.log2(positions + 1.0)
-        cum_hits = top_rel.cumsum(1)
-        cum_dcg = (top_rel * discount).cumsum(1)
-        ideal_all = torch.cat([torch.zeros(1, dtype=torch.float64, device=device),
-                               (1.0 / torch.log2(torch.arange(2, max(ks) + 2, dtype=torch.float64,
-                                                                device=device))).cumsum(0)])
-        for k in ks:
-            kk = min(k, n_items)
-            hits = cum_hits[:, kk - 1]
-            ideal = ideal_all[torch.clamp(n_rel, max=k)]
-            out[f"P@{k}"] = torch.where(has_rel, hits / k, nan)
-            out[f"R@{k}"] = torch.where(has_rel, hits / k_rel, nan)
-            out[f"NDCG@{k}"] = torch.where(has_rel, cum_dcg[:, kk - 1] / ideal.clamp(min=1e-300), nan)
-
-    if full:
-        rel_sorted = rel.gather(1, order)  # [U, I] bool, in ranking order
-        user, idx = rel_sorted.nonzero(as_tuple=True)  # row-major: ascending position within a user
-        pos = idx.to(torch.float64) + 1.0
-        first = torch.zeros(n_users + 1, dtype=torch.int64, device=device)
-        first[1:] = n_rel.cumsum(0)
-        rank_among_rel = torch.arange(user.numel(), device=device) - first[user] + 1  # 1..K
-        ap = torch.zeros(n_users, dtype=torch.float64, device=device)
-        ap.index_add_(0, user, rank_among_rel.to(torch.float64) / pos)
-        out["MAP"] = torch.where(has_rel, ap / k_rel.clamp(min=1), nan)
-        first_pos = torch.full((n_users,), math.inf, dtype=torch.float64, device=device)
-        first_pos.scatter_reduce_(0, user, pos, reduce="amin")
-        out["MRR"] = torch.where(has_rel, 1.0 / first_pos, nan)
-        # average ranks over ties: the tie group of a relevant item spans positions
-        # (#candidates strictly above, #candidates above or tied]; find both by binary search
-        k_max_rel = int(n_rel.max()) if n_users else 0
-        values = torch.full((n_users, max(k_max_rel, 1)), math.inf, dtype=sorted_neg.dtype, device=device)
-        values[user, rank_among_rel - 1] = sorted_neg[user, idx]
-        above = torch.searchsorted(sorted_neg, values, side="left")
-        upto = torch.searchsorted(sorted_neg, values, side="right")
-        mask = torch.arange(values.shape[1], device=device) < n_rel[:, None]
-        mean_pos = (above + upto + 1).to(torch.float64) / 2.0  # average 1-based position of the group
-        n_c = n_cand.to(torch.float64)
-        rank_bottom = torch.where(mask, n_c[:, None] + 1.0 - mean_pos, 0.0).sum(1)
-        n_neg = n_c - k_rel
-        auc = (rank_bottom - k_rel * (k_rel + 1) / 2) / (k_rel * n_neg).clamp(min=1)
-        out["AUC"] = torch.where(has_rel & (n_neg > 0), auc, nan)
-    return out
+    rel_user, rel_item = rel.nonzero(as_tuple=True)
+    excl_user, excl_item = excl.nonzero(as_tuple=True) if excl is not None else (None, None)
+    entries = relevant_positions(s.detach(), rel_user, rel_item, excl_user, excl_item)
+    return metrics_from_positions(entries, s.shape[0], ks=ks, full=full)
 
 
 def _single(name: str, scores: Any, relevant: Any, exclude: Any, ks: Sequence[int] = (),

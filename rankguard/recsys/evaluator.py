@@ -33,7 +33,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from rankguard.metrics.topk import _check_ks, ranking_metrics
+from rankguard._validation import check_scores_tensor
+from rankguard.metrics.topk import _check_ks, metrics_from_positions, relevant_positions
 from rankguard.progress import progress
 from rankguard.recsys.data import Split, binary_union
 
@@ -42,6 +43,24 @@ ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 PROTOCOLS = ("standard", "authors")
 AUTHORS_MIN_FULL = 3  # LibCML/DPCML: MAP, MRR, AUC over users with >= 3 test items
 ALIAS_K = 20
+
+
+def _check_finite(scores: torch.Tensor) -> None:
+    if not scores.is_floating_point():
+        raise TypeError(f"`score_fn` must return floating-point scores, got dtype {scores.dtype}")
+    x = scores.detach()
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.float()
+    finite = np.isfinite(x.numpy()).all() if x.device.type == "cpu" else bool(torch.isfinite(x).all())
+    if not finite:
+        check_scores_tensor(scores, "score_fn(user_ids)", ndim=2)  # raises, saying where
+
+
+def _entries(block: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, column) of the stored entries of a csr block, row-major, as int64 tensors."""
+    block.sum_duplicates()
+    rows = np.repeat(np.arange(block.shape[0], dtype=np.int64), np.diff(block.indptr))
+    return torch.from_numpy(rows), torch.from_numpy(block.indices.astype(np.int64))
 
 
 class Evaluator:
@@ -88,6 +107,10 @@ class Evaluator:
         self.tail_fraction = float(tail_fraction)
         self._train = sp.csr_matrix(split.train, dtype=np.float32)
         self._train_val = binary_union([split.train, split.val])
+        for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+            shared = sp.csr_matrix(getattr(split, a)).multiply(getattr(split, b)).nnz
+            if shared:
+                raise ValueError(f"`split`: {a} and {b} share {shared} (user, item) pairs; they must be disjoint")
         popularity = np.bincount(self._train.indices, minlength=split.n_items)
         by_popularity = np.lexsort((np.arange(split.n_items), -popularity))  # most popular first
         n_tail = int(round(self.tail_fraction * split.n_items))
@@ -134,10 +157,12 @@ class Evaluator:
                     got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
                     raise ValueError(f"`score_fn` must return a tensor of shape {(block.size, self.split.n_items)}, "
                                      f"got {got}")
+                _check_finite(scores)
                 device = scores.device
-                rel = torch.from_numpy(target[block].toarray() > 0).to(device)
-                excl = torch.from_numpy(exclude[block].toarray() > 0).to(device)
-                stats = ranking_metrics(scores.detach(), rel, ks=self.all_ks, exclude=excl, full=True)
+                rel_user, rel_item = _entries(target[block])
+                excl_user, excl_item = _entries(exclude[block])
+                entries = relevant_positions(scores.detach(), rel_user, rel_item, excl_user, excl_item)
+                stats = metrics_from_positions(entries, block.size, ks=self.all_ks, full=True)
                 n_rel = stats["n_relevant"]
                 for k in self.all_ks:
                     keep = n_rel >= (k if self.protocol == "authors" else 1)
@@ -146,9 +171,9 @@ class Evaluator:
                 keep_full = n_rel >= min_full
                 for m in ("MAP", "MRR", "AUC"):
                     add(m, stats[m], keep_full)
-                tail_rel = rel & tail.to(device)[None, :]
-                tail_stats = ranking_metrics(scores.detach(), tail_rel, ks=(ALIAS_K,), exclude=excl, full=False,
-                                             validate=False)
+                # tail metrics: same ranking, only tail items count as relevant
+                tail_stats = metrics_from_positions(entries, block.size, ks=(ALIAS_K,), full=False,
+                                                    keep=tail.to(device)[entries["item"]])
                 keep_tail = tail_stats["n_relevant"] >= 1
                 add(f"tail_R@{ALIAS_K}", tail_stats[f"R@{ALIAS_K}"], keep_tail)
                 add(f"tail_NDCG@{ALIAS_K}", tail_stats[f"NDCG@{ALIAS_K}"], keep_tail)
