@@ -41,8 +41,8 @@ def average_precision_bruteforce(scores, labels) -> float:
 
 
 def decimal_fraction(x: float) -> Fraction:
-    """The number a person typed: 0.29 -> 29/100 (not the binary 0.28999999999999998...)."""
-    return Fraction(repr(float(x)))
+    """The simple fraction a person meant: 0.29 -> 29/100, 1/3 -> 1/3 (not the binary value)."""
+    return Fraction(float(x)).limit_denominator(10**6)
 
 
 def floor_count(exact: Fraction, n: int) -> int:
