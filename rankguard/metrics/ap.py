@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from rankguard.metrics.auc import _binary_inputs
+from rankguard.metrics.auc import _binary_inputs, _descending_tie_groups
 
 __all__ = ["average_precision"]
 
@@ -45,10 +45,9 @@ def average_precision(scores: Any, labels: Any) -> float:
         0.3333333333333333
     """
     s, y = _binary_inputs(scores, labels)
-    order = np.argsort(-s, kind="stable")
-    s_desc, y_desc = s[order], y[order]
-    group_end = np.flatnonzero(np.r_[s_desc[1:] != s_desc[:-1], True])
-    tp = np.cumsum(y_desc)[group_end]
+    order, is_group_end = _descending_tie_groups(s)
+    group_end = np.flatnonzero(is_group_end)
+    tp = np.cumsum(y[order])[group_end]
     predicted = group_end + 1
     new_tp = np.diff(tp, prepend=0)
     return float(np.sum(new_tp * (tp / predicted)) / tp[-1])

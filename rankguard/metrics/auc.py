@@ -38,6 +38,14 @@ def _binary_inputs(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     return s, y
 
 
+def _descending_tie_groups(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``order`` sorting ``s`` descending (stable), and a mask over that order marking the last
+    item of each tie group."""
+    order = np.argsort(-s, kind="stable")
+    s_desc = s[order]
+    return order, np.r_[s_desc[1:] != s_desc[:-1], True]
+
+
 def _correct_pairs_x2(pos: np.ndarray, neg: np.ndarray) -> int:
     """Twice the number of correctly ordered (positive, negative) pairs, ties counting 1/2.
 
@@ -113,10 +121,10 @@ def _roc_area_above(pos: np.ndarray, neg: np.ndarray, budget_neg: float, floor_p
     """
     s = np.concatenate([pos, neg])
     is_pos = np.concatenate([np.ones(pos.size, bool), np.zeros(neg.size, bool)])
-    order = np.argsort(-s, kind="stable")
-    s, is_pos = s[order], is_pos[order]
+    order, is_group_end = _descending_tie_groups(s)
+    is_pos = is_pos[order]
     # Vertices at the end of each tie group, preceded by the origin.
-    group_end = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
+    group_end = np.flatnonzero(is_group_end)
     y = np.r_[0.0, np.cumsum(is_pos)[group_end]]
     x = np.r_[0.0, np.cumsum(~is_pos)[group_end]]
     x0, x1, y0, y1 = x[:-1], x[1:], y[:-1], y[1:]

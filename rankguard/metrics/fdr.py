@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from rankguard._validation import as_numpy_1d, binary_labels_np, check_finite_np, check_same_length
+from rankguard.metrics.auc import _descending_tie_groups
 
 __all__ = ["qvalues", "accepted_at"]
 
@@ -46,11 +47,9 @@ def qvalues(scores: Any, is_target: Any) -> np.ndarray:
     check_same_length(s, target, "scores", "is_target")
     if s.size == 0:
         return np.empty(0, dtype=np.float64)
-    order = np.argsort(-s, kind="stable")
-    s_desc, t_desc = s[order], target[order]
-    is_group_end = np.r_[s_desc[1:] != s_desc[:-1], True]
+    order, is_group_end = _descending_tie_groups(s)
     group_end = np.flatnonzero(is_group_end)
-    n_target = np.cumsum(t_desc)[group_end]
+    n_target = np.cumsum(target[order])[group_end]
     n_decoy = (group_end + 1) - n_target
     with np.errstate(divide="ignore"):
         fdr = np.minimum(1.0, (n_decoy + 1) / n_target)  # (d + 1) / 0 = inf -> capped at 1
