@@ -345,7 +345,8 @@ def filter_min_interactions(inter: Interactions, min_user: int = 5, min_item: in
     """Drop users with fewer than ``min_user`` and items with fewer than ``min_item`` positives.
 
     With both thresholds > 0 the two filters alternate until nothing changes (k-core). Row and
-    column order is preserved; ``user_ids``/``item_ids`` record the surviving raw ids. With
+    column order is preserved; ``user_ids``/``item_ids`` record the surviving raw ids (row/column
+    indices of the input when it had none). With
     ``min_item == 0`` columns are never touched (item ids stay column indices). Logs the counts.
 
     >>> import scipy.sparse as sp
@@ -356,7 +357,9 @@ def filter_min_interactions(inter: Interactions, min_user: int = 5, min_item: in
     if min_user < 0 or min_item < 0:
         raise ValueError(f"`min_user` and `min_item` must be >= 0, got {min_user} and {min_item}")
     n_users0, n_items0 = inter.n_users, inter.n_items
-    out = inter
+    out = replace(inter,
+                  user_ids=inter.user_ids if inter.user_ids is not None else np.arange(n_users0),
+                  item_ids=inter.item_ids if inter.item_ids is not None else np.arange(n_items0))
     while True:
         changed = False
         user_counts = np.diff(out.matrix.indptr)
