@@ -178,14 +178,15 @@ def metrics_from_positions(entries: dict[str, torch.Tensor], n_users: int, ks: S
     def per_user(values: torch.Tensor) -> torch.Tensor:
         return torch.zeros(n_users, dtype=f64, device=device).index_add_(0, user, values)
 
+    if ks:
+        # ideal_dcg[n] = sum_{p=1}^{n} 1/log2(p + 1), n = 0..max(ks)
+        ideal_positions = torch.arange(1, max(ks) + 1, dtype=f64, device=device)
+        ideal_dcg = torch.cat([torch.zeros(1, dtype=f64, device=device),
+                               (1.0 / torch.log2(ideal_positions + 1.0)).cumsum(0)])
     for k in ks:
         inside = (pos <= k).to(f64)
         hits, dcg = per_user(inside), per_user(inside * gain)
-        n_ideal = torch.clamp(n_rel, max=k).to(f64)
-        ideal_positions = torch.arange(1, k + 1, dtype=f64, device=device)
-        ideal_table = torch.cat([torch.zeros(1, dtype=f64, device=device),
-                                 (1.0 / torch.log2(ideal_positions + 1.0)).cumsum(0)])
-        ideal = ideal_table[n_ideal.long()]
+        ideal = ideal_dcg[torch.clamp(n_rel, max=k)]
         out[f"P@{k}"] = torch.where(has_rel, hits / k, nan)
         out[f"R@{k}"] = torch.where(has_rel, hits / k_rel.clamp(min=1), nan)
         out[f"NDCG@{k}"] = torch.where(has_rel, dcg / ideal.clamp(min=1e-300), nan)

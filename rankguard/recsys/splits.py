@@ -34,6 +34,13 @@ def _check_ratios(ratios: Sequence[float]) -> tuple[Fraction, Fraction, Fraction
     return fr[0] / total, fr[1] / total, fr[2] / total
 
 
+def _ratio_sizes(counts: np.ndarray, ratios: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-user (train, val) sizes: ``floor(n * r_train)``, ``floor(n * r_val)`` in exact arithmetic."""
+    r_train, r_val, _ = _check_ratios(ratios)
+    return (counts * r_train.numerator // r_train.denominator,
+            counts * r_val.numerator // r_val.denominator)
+
+
 def _cut(matrix: sp.csr_matrix, order: np.ndarray, n_train: np.ndarray, n_val: np.ndarray,
          name: str) -> Split:
     """Assign each user's pairs, visited in ``order`` (grouped by row), to train/val/test by position.
@@ -66,14 +73,12 @@ def ratio_split(inter: Interactions, ratios: Sequence[float] = (3, 1, 1), seed: 
     E.g. n = 19 at 3:1:1 -> 11 / 3 / 5. The shuffle itself is ours (``numpy.random.default_rng``),
     so *which* items land in each part differs from the authors' files.
     """
-    r_train, r_val, _ = _check_ratios(ratios)
     rng = np.random.default_rng(seed)
     m = inter.matrix
     counts = np.diff(m.indptr).astype(np.int64)
+    n_train, n_val = _ratio_sizes(counts, ratios)
     rows = np.repeat(np.arange(m.shape[0]), counts)
     order = np.lexsort((rng.random(m.nnz), rows))
-    n_train = counts * r_train.numerator // r_train.denominator
-    n_val = counts * r_val.numerator // r_val.denominator
     return _cut(m, order, n_train, n_val, name=inter.name)
 
 
@@ -108,13 +113,11 @@ def temporal_split(inter_with_timestamps: Interactions, ratios: Sequence[float] 
     inter = inter_with_timestamps
     if inter.timestamps is None:
         raise ValueError("`inter_with_timestamps` has no timestamps; read it with a reader that keeps them")
-    r_train, r_val, _ = _check_ratios(ratios)
     m = inter.matrix
     counts = np.diff(m.indptr).astype(np.int64)
+    n_train, n_val = _ratio_sizes(counts, ratios)
     rows = np.repeat(np.arange(m.shape[0]), counts)
     order = np.lexsort((m.indices, _aligned_times(m, inter.timestamps, "timestamps"), rows))
-    n_train = counts * r_train.numerator // r_train.denominator
-    n_val = counts * r_val.numerator // r_val.denominator
     return _cut(m, order, n_train, n_val, name=inter.name)
 
 
