@@ -76,112 +76,122 @@ def _common_dtype(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
 # --------------------------------------------------------------------------------------------
 # the engine: row sums on a batch of rows [B, K], each entry a positive, a negative or neither
 # --------------------------------------------------------------------------------------------
+# Everything below works on the flattened [B·K] sorted layout so that per-positive and
+# per-negative reads are single gathers; rows never mix because each row's first entry starts a
+# new tie group.
 
-def _group_start(sorted_keys: torch.Tensor) -> torch.Tensor:
-    """Index of the first entry of each entry's tie group along dim 1 of a sorted [B, K] tensor."""
-    K = sorted_keys.shape[1]
-    idx = torch.arange(K, device=sorted_keys.device).expand_as(sorted_keys)
-    is_start = torch.ones_like(sorted_keys, dtype=torch.bool)
-    is_start[:, 1:] = sorted_keys[:, 1:] != sorted_keys[:, :-1]
-    return torch.cummax(torch.where(is_start, idx, 0), dim=1).values
-
-
-def _exclusive_at(cum: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
-    """Given inclusive cumsums ``cum`` [B, K], return Σ over positions < start (per entry)."""
-    padded = torch.nn.functional.pad(cum, (1, 0))
-    return padded.gather(1, start)
-
-
-def _row_centre(keys: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Per-row mean of the valid keys in float64, [B, 1]; centring only improves the moment sums."""
-    k64 = torch.where(valid, keys.detach().to(torch.float64), 0.0)
-    count = valid.sum(dim=1, keepdim=True).clamp_min(1)
-    return k64.sum(dim=1, keepdim=True) / count
+def _padded_cumsum(values: torch.Tensor) -> torch.Tensor:
+    """Flattened [B·(K+1)] float64 exclusive prefix sums along dim 1: out[b, k] = Σ_{k' < k} values[b, k']."""
+    B, K = values.shape
+    out = torch.zeros(B, K + 1, dtype=torch.float64, device=values.device)
+    torch.cumsum(values, dim=1, dtype=torch.float64, out=out[:, 1:])
+    return out.view(-1)
 
 
 class _HingeRowSums(torch.autograd.Function):
-    """R[b, k] = Σ_{j neg in row b} ℓ(n_bj − key_bk) for positive entries k, 0 elsewhere.
+    """R[b, k] = Σ_{j neg in row b} ℓ(n_bj − key_bk) at positive entries k, 0 elsewhere.
 
-    ``keys`` holds ``a = p − m`` at positive entries and ``n`` at negative entries.
+    ``keys`` [B, K] holds ``a = p − m`` at positives and ``n`` at negatives. Roles come either from
+    masks ``is_pos``/``is_neg`` (entries in neither are ignored) or, when the masks are None, from
+    ``n_pos``: the first ``n_pos`` entries of the single row are positives, the rest negatives.
     """
 
     @staticmethod
-    def forward(ctx, keys, is_pos, is_neg, squared, need_pos_grad, need_neg_grad):
-        valid = is_pos | is_neg
-        sort_keys = torch.where(valid, keys, float("-inf"))
-        sorted_keys, order = torch.sort(sort_keys, dim=1, descending=True)
-        pos_s = is_pos.gather(1, order)
-        neg_s = is_neg.gather(1, order)
-        x = torch.where(pos_s | neg_s, sorted_keys.to(torch.float64) - _row_centre(keys, valid), 0.0)
+    def forward(ctx, keys, is_pos, is_neg, n_pos, squared, need_pos_grad, need_neg_grad):
+        B, K = keys.shape
+        if is_pos is None:
+            sorted_keys, order = torch.sort(keys, dim=1, descending=True)
+            pos_s = order < n_pos
+            neg_s = ~pos_s
+        else:
+            sort_keys = torch.where(is_pos | is_neg, keys, float("-inf"))
+            sorted_keys, order = torch.sort(sort_keys, dim=1, descending=True)
+            pos_s = is_pos.gather(1, order)
+            neg_s = is_neg.gather(1, order)
+        # Centre each row at its largest key: the moment sums then see the spread, not the offset.
+        x = sorted_keys.to(torch.float64)
+        x = (x - x[:, :1]).view(-1)
+        nx = torch.where(neg_s.view(-1), x, 0.0).view(B, K)
 
-        # Negatives strictly above each entry: prefix sums read at the start of its tie group.
-        start = _group_start(sorted_keys)
-        nx = torch.where(neg_s, x, 0.0)
-        count = _exclusive_at(neg_s.to(torch.float64).cumsum(1), start)
-        s1 = _exclusive_at(nx.cumsum(1), start)
-        lin = s1 - x * count  # Σ_active (n_j − a_i)
+        # Tie groups: gid[k] = group of sorted entry k, starts[g] = its first flat index.
+        is_start = torch.ones(B, K, dtype=torch.bool, device=keys.device)
+        torch.ne(sorted_keys[:, 1:], sorted_keys[:, :-1], out=is_start[:, 1:])
+        is_start = is_start.view(-1)
+        gid = torch.cumsum(is_start, 0) - 1
+        starts = is_start.nonzero().squeeze(1)
+
+        # Negatives strictly above positive i = negatives before its tie group's start.
+        pos_flat = pos_s.view(-1).nonzero().squeeze(1)
+        start = starts[gid[pos_flat]]
+        at = start + start // K  # the same place in the [B, K+1] padded layout
+        count = _padded_cumsum(neg_s)[at]
+        s1 = _padded_cumsum(nx)[at]
+        xa = x[pos_flat]
+        lin = s1 - xa * count  # Σ_active (n_j − a_i)
         if squared:
-            s2 = _exclusive_at((nx * nx).cumsum(1), start)
-            rows = s2 - 2.0 * x * s1 + x * x * count
+            rows = _padded_cumsum(nx * nx)[at] - xa * (s1 + lin)
             d_key = -2.0 * lin
         else:
             rows = lin
             d_key = -count
-        rows = torch.where(pos_s, rows, 0.0)
-        out = torch.zeros_like(rows).scatter_(1, order, rows)
+        orig_pos = order.view(-1)[pos_flat] + (pos_flat // K) * K
+        out = torch.zeros(B * K, dtype=keys.dtype, device=keys.device)
+        out[orig_pos] = rows.to(keys.dtype)
 
-        ctx.squared = squared
-        ctx.need_pos_grad = need_pos_grad
-        ctx.need_neg_grad = need_neg_grad
-        ctx.out_dtype = keys.dtype
-        d_key = torch.where(pos_s, d_key, 0.0)
-        ctx.save_for_backward(order, sorted_keys, pos_s, neg_s, x, d_key)
-        return out.to(keys.dtype)
+        ctx.squared, ctx.shape, ctx.dtype = squared, (B, K), keys.dtype
+        ctx.need_pos_grad, ctx.need_neg_grad = need_pos_grad, need_neg_grad
+        ctx.save_for_backward(order, neg_s, x, gid, starts, pos_flat, orig_pos, xa, d_key)
+        return out.view(B, K)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_rows):
-        order, sorted_keys, pos_s, neg_s, x, d_key = ctx.saved_tensors
-        g = grad_rows.to(torch.float64).gather(1, order)
-        grad_sorted = torch.zeros_like(x)
+        order, neg_s, x, gid, starts, pos_flat, orig_pos, xa, d_key = ctx.saved_tensors
+        B, K = ctx.shape
+        g = grad_rows.reshape(-1)[orig_pos].to(torch.float64)
+        grad = torch.zeros(B * K, dtype=torch.float64, device=grad_rows.device)
         if ctx.need_pos_grad:
-            grad_sorted = g * d_key  # d_key is 0 off the positives
+            grad[orig_pos] = g * d_key
         if ctx.need_neg_grad:
-            # Positives strictly below each negative: in the flipped order they come before its
-            # tie group, so the same exclusive-prefix trick applies.
-            gp = torch.where(pos_s, g, 0.0).flip(1)
-            start_f = _group_start(sorted_keys.flip(1))
-            g0 = _exclusive_at(gp.cumsum(1), start_f).flip(1)  # Σ g_i over i below
-            if ctx.squared:
-                g1 = _exclusive_at((gp * x.flip(1)).cumsum(1), start_f).flip(1)  # Σ g_i a_i
-                d_neg = 2.0 * (x * g0 - g1)
-            else:
-                d_neg = g0
-            grad_sorted = grad_sorted + torch.where(neg_s, d_neg, 0.0)
-        grad_keys = torch.zeros_like(grad_sorted).scatter_(1, order, grad_sorted)
-        return grad_keys.to(ctx.out_dtype), None, None, None, None, None
+            # Positives strictly below negative j = all positives of the row minus those up to the
+            # end of j's tie group (its next group's start − 1).
+            neg_flat = neg_s.view(-1).nonzero().squeeze(1)
+            row = neg_flat // K
+            ends = torch.cat([starts[1:], starts.new_tensor([B * K])]) - 1
+            end = ends[gid[neg_flat]]
+            at_end, at_total = end + row + 1, row * (K + 1) + K
+
+            def below(weights_at_pos: torch.Tensor) -> torch.Tensor:
+                dense = torch.zeros(B * K, dtype=torch.float64, device=grad.device)
+                dense[pos_flat] = weights_at_pos
+                prefix = _padded_cumsum(dense.view(B, K))
+                return prefix[at_total] - prefix[at_end]
+
+            g0 = below(g)  # Σ g_i over positives below
+            d_neg = 2.0 * (x[neg_flat] * g0 - below(g * xa)) if ctx.squared else g0
+            grad[order.view(-1)[neg_flat] + row * K] = d_neg
+        return grad.view(B, K).to(ctx.dtype), None, None, None, None, None, None
 
 
-def _squared_row_sums(keys: torch.Tensor, is_pos: torch.Tensor, is_neg: torch.Tensor) -> torch.Tensor:
-    """Moments form of Σ_j (n_j − a_i)², O(B·K), differentiated by autograd."""
-    valid = is_pos | is_neg
-    x = keys.to(torch.float64) - _row_centre(keys, valid)
-    nx = torch.where(is_neg, x, 0.0)
-    q0 = is_neg.sum(dim=1, keepdim=True).to(torch.float64)
-    q1 = nx.sum(dim=1, keepdim=True)
-    q2 = (nx * nx).sum(dim=1, keepdim=True)
-    ax = torch.where(is_pos, x, 0.0)
-    rows = q2 - 2.0 * ax * q1 + ax * ax * q0
-    return torch.where(is_pos, rows, 0.0).to(keys.dtype)
+def _squared_row_sums(a: torch.Tensor, neg: torch.Tensor, neg_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """R[b, i] = Σ_j (n_bj − a_bi)² from moments of the row's negatives; O(B·(P+Q)), autograd.
 
-
-def _row_sums_2d(keys: torch.Tensor, is_pos: torch.Tensor, is_neg: torch.Tensor, surrogate: str,
-                 need_pos_grad: bool, need_neg_grad: bool) -> torch.Tensor:
-    """Dispatch to the surrogate's engine; keys [B, K] with a = p − m at positives, n at negatives."""
-    if surrogate == "squared":
-        return _squared_row_sums(keys, is_pos, is_neg)
-    return _HingeRowSums.apply(keys, is_pos, is_neg, surrogate == "squared_hinge",
-                               need_pos_grad, need_neg_grad)
+    ``a`` [B, P] keys (p − m), ``neg`` [B, Q] with an optional bool ``neg_mask`` [B, Q].
+    """
+    n64 = neg.to(torch.float64)
+    if neg_mask is None:
+        q0 = torch.full((n64.shape[0], 1), float(n64.shape[1]), dtype=torch.float64, device=n64.device)
+    else:
+        n64 = torch.where(neg_mask, n64, 0.0)
+        q0 = neg_mask.sum(dim=1, keepdim=True).to(torch.float64)
+    centre = n64.detach().sum(dim=1, keepdim=True) / q0.clamp_min(1.0)  # cancels exactly in R
+    nc = n64 - centre
+    if neg_mask is not None:
+        nc = torch.where(neg_mask, nc, 0.0)
+    q1 = nc.sum(dim=1, keepdim=True)
+    q2 = (nc * nc).sum(dim=1, keepdim=True)
+    ac = a.to(torch.float64) - centre
+    return (q2 - ac * (2.0 * q1 - ac * q0)).to(a.dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,11 +227,12 @@ def pairwise_row_sums(pos_scores: torch.Tensor, neg_scores: torch.Tensor,
     _check_nonempty(pos_scores, "pos_scores")
     _check_nonempty(neg_scores, "neg_scores")
     pos, neg = _common_dtype(pos_scores, neg_scores)
-    n_pos, n_total = pos.shape[0], pos.shape[0] + neg.shape[0]
+    if surrogate == "squared":
+        return _squared_row_sums((pos - m).unsqueeze(0), neg.unsqueeze(0))[0]
     keys = torch.cat([pos - m, neg]).unsqueeze(0)
-    is_pos = (torch.arange(n_total, device=keys.device) < n_pos).unsqueeze(0)
-    rows = _row_sums_2d(keys, is_pos, ~is_pos, surrogate, pos.requires_grad, neg.requires_grad)
-    return rows[0, :n_pos]
+    rows = _HingeRowSums.apply(keys, None, None, pos.shape[0], surrogate == "squared_hinge",
+                               pos.requires_grad, neg.requires_grad)
+    return rows[0, :pos.shape[0]]
 
 
 def pairwise_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor, surrogate: str = "squared_hinge",
@@ -305,8 +316,12 @@ def pairwise_loss_masked(scores: torch.Tensor, pos_mask: torch.Tensor, neg_mask:
                              f"got {tuple(mask.shape)}")
     if bool((pos_mask & neg_mask).any()):
         raise ValueError("`pos_mask` and `neg_mask` overlap: an entry cannot be both positive and negative")
-    keys = torch.where(pos_mask, scores - m, scores)
-    rows = _row_sums_2d(keys, pos_mask, neg_mask, surrogate, scores.requires_grad, scores.requires_grad)
+    if surrogate == "squared":
+        rows = torch.where(pos_mask, _squared_row_sums(scores - m, scores, neg_mask), 0.0)
+    else:
+        keys = torch.where(pos_mask, scores - m, scores)
+        rows = _HingeRowSums.apply(keys, pos_mask, neg_mask, None, surrogate == "squared_hinge",
+                                   scores.requires_grad, scores.requires_grad)
     n_pairs = pos_mask.sum(dim=1) * neg_mask.sum(dim=1)
     has_pairs = n_pairs > 0
     per_row = rows.sum(dim=1) / n_pairs.clamp_min(1).to(rows.dtype)  # rows without pairs sum to 0
