@@ -45,15 +45,21 @@ def pr_points(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     For threshold t (each distinct score, descending): ``precision = TP(t)/(TP(t)+FP(t))``,
     ``recall = TP(t)/n_pos`` with ``TP(t) = #{i: y_i = 1, s_i >= t}``. A first point
     ``(0, precision at the top threshold)`` is prepended so a step plot starts on the y-axis.
+    Points end at the first threshold reaching recall 1 (lower thresholds add no area).
     Plot with ``step(recall, precision, where="pre")``: the area under that staircase is
     ``sum_k (R_k - R_{k-1}) P_k``, the usual average precision.
-    Shapes: ``scores``, ``labels`` ``[N]``; outputs ``[K+1]`` for K distinct scores.
+    Shapes: ``scores``, ``labels`` ``[N]``; outputs ``[K+1]`` for the K distinct scores down
+    to the lowest-scored positive.
 
     >>> r, p = pr_points([0.9, 0.8, 0.1], [1, 0, 1])
     >>> r.tolist(), p.round(3).tolist()
     ([0.0, 0.5, 0.5, 1.0], [1.0, 1.0, 0.5, 0.667])
     """
     tp, fp, n_pos, _ = _ranked_counts(scores, labels)
+    # thresholds below the one that first reaches full recall add no area; drop them so the
+    # curve ends at recall 1 instead of falling straight down to the positive rate
+    stop = int(np.argmax(tp == n_pos)) + 1
+    tp, fp = tp[:stop], fp[:stop]
     precision = tp / (tp + fp)
     recall = tp / n_pos
     return np.r_[0.0, recall], np.r_[precision[0], precision]

@@ -26,8 +26,10 @@ def test_points_match_brute_force_thresholds(seed, ties):
     tp = (above & (y[None, :] == 1)).sum(1)
     fp = (above & (y[None, :] == 0)).sum(1)
     r, p = pr_points(s, y)
-    np.testing.assert_allclose(r[1:], tp / y.sum(), rtol=1e-12)
-    np.testing.assert_allclose(p[1:], tp / (tp + fp), rtol=1e-12)
+    full = thresholds >= s[y == 1].min()  # PR points stop at the first threshold with recall 1
+    np.testing.assert_allclose(r[1:], tp[full] / y.sum(), rtol=1e-12)
+    np.testing.assert_allclose(p[1:], tp[full] / (tp[full] + fp[full]), rtol=1e-12)
+    assert r[-1] == 1.0
     f, t = roc_points(s, y)
     np.testing.assert_allclose(f, np.r_[0, fp / (y == 0).sum()], rtol=1e-12)
     np.testing.assert_allclose(t, np.r_[0, tp / y.sum()], rtol=1e-12)
