@@ -309,7 +309,8 @@ def _report(cfg: DemoConfig, table: str, datasets: dict[str, Any], runs: list[di
         "## Test AUC and AP (mean ± sample std over seeds)", "", table,
         "How to read it: higher is better for both columns; bold marks the best mean per dataset "
         "(differences within one std are not meaningful), and a random ranking scores AUC 0.5 and "
-        "AP equal to the test positive rate.", "",
+        "AP equal to the test positive rate. The split is the same for every seed, so the std "
+        "measures training randomness (initial weights, batches), not test-set sampling.", "",
     ]
     if failed:
         lines += ["## Failed runs", "",

@@ -15,28 +15,24 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from rankguard._validation import as_numpy_1d, binary_labels_np, check_finite_np, check_same_length
+from rankguard._validation import binary_labels_np
+from rankguard.metrics.auc import _binary_inputs, _descending_tie_groups
 
 Curves = Mapping[str, Mapping[str, tuple[Any, Any]]]
 
 
 def _ranked_counts(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Cumulative (tp, fp) at each distinct score threshold, highest threshold first."""
-    s = as_numpy_1d(scores, "scores")
-    check_finite_np(s, "scores")
-    y = binary_labels_np(labels, "labels")
-    check_same_length(s, y, "scores", "labels")
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError(f"`labels` must contain both classes; got {n_pos} positive(s) and {n_neg} negative(s)")
-    order = np.argsort(-s, kind="stable")
-    s, y = s[order], y[order]
-    tp = np.cumsum(y)
+    """Cumulative (tp, fp) at each distinct score threshold, highest threshold first.
+
+    Validation and the tie grouping are the metrics' own, so curves and AUC/AP agree on ties.
+    """
+    s, y = _binary_inputs(scores, labels)
+    order, is_group_end = _descending_tie_groups(s)
+    tp = np.cumsum(y[order])
     fp = np.arange(1, y.size + 1) - tp
-    # keep the last position of each run of tied scores: a threshold admits all ties at once
-    last_of_tie = np.r_[s[1:] != s[:-1], True]
-    return tp[last_of_tie], fp[last_of_tie], n_pos, n_neg
+    # a threshold admits a whole tie group at once: keep the last position of each group
+    n_pos = int(tp[-1])
+    return tp[is_group_end], fp[is_group_end], n_pos, y.size - n_pos
 
 
 def pr_points(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
