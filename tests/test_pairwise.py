@@ -153,6 +153,7 @@ def test_masked_matches_row_loop(surrogate, reduction):
     pos_mask[2] = False
     pos_mask[2, 3] = True  # a single positive
     neg_mask[2, 3] = False
+    pos_mask[3] = neg_mask[3] = False  # nothing valid in the row
     for margin in (0.0, 1.0):
         s = scores.clone().requires_grad_()
         got = pairwise_loss_masked(s, pos_mask, neg_mask, surrogate, margin, reduction)
@@ -164,7 +165,7 @@ def test_masked_matches_row_loop(surrogate, reduction):
         (r,) = torch.autograd.grad((ref * weights).sum(), s_ref)
         assert rel_err(g, r) <= RTOL
         if reduction == "none":
-            assert got[0].item() == 0.0 and got[1].item() == 0.0
+            assert got[0].item() == 0.0 and got[1].item() == 0.0 and got[3].item() == 0.0
 
 
 def test_masked_gradcheck_and_no_pairs():

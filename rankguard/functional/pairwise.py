@@ -76,16 +76,27 @@ def _common_dtype(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
 # --------------------------------------------------------------------------------------------
 # the engine: row sums on a batch of rows [B, K], each entry a positive, a negative or neither
 # --------------------------------------------------------------------------------------------
-# Everything below works on the flattened [B·K] sorted layout so that per-positive and
-# per-negative reads are single gathers; rows never mix because each row's first entry starts a
-# new tie group.
+# Layout: the row is sorted once (descending); ``inv[b, k]`` is the sorted column of original entry
+# k. Prefix sums live in the sorted layout; every per-entry quantity is read back in the original
+# layout with one gather at ``inv`` (or at a tie group's boundary), so nothing is compacted.
 
 def _padded_cumsum(values: torch.Tensor) -> torch.Tensor:
-    """Flattened [B·(K+1)] float64 exclusive prefix sums along dim 1: out[b, k] = Σ_{k' < k} values[b, k']."""
+    """[B, K+1] float64 exclusive prefix sums along dim 1: out[b, k] = Σ_{k' < k} values[b, k']."""
     B, K = values.shape
-    out = torch.zeros(B, K + 1, dtype=torch.float64, device=values.device)
+    out = torch.empty(B, K + 1, dtype=torch.float64, device=values.device)
+    out[:, 0] = 0.0
     torch.cumsum(values, dim=1, dtype=torch.float64, out=out[:, 1:])
-    return out.view(-1)
+    return out
+
+
+def _tie_group_starts(sorted_keys: torch.Tensor) -> torch.Tensor | None:
+    """First column of each entry's tie group in a row-sorted [B, K] tensor; None if no ties."""
+    same = sorted_keys[:, 1:] == sorted_keys[:, :-1]
+    if not bool(same.any()):
+        return None
+    col = torch.arange(sorted_keys.shape[1], device=sorted_keys.device).expand_as(sorted_keys)
+    col = col.masked_fill(torch.nn.functional.pad(same, (1, 0)), 0)
+    return torch.cummax(col, dim=1).values
 
 
 class _HingeRowSums(torch.autograd.Function):
@@ -99,78 +110,81 @@ class _HingeRowSums(torch.autograd.Function):
     @staticmethod
     def forward(ctx, keys, is_pos, is_neg, n_pos, squared, need_pos_grad, need_neg_grad):
         B, K = keys.shape
-        if is_pos is None:
-            sorted_keys, order = torch.sort(keys, dim=1, descending=True)
-            pos_s = order < n_pos
-            neg_s = ~pos_s
-        else:
-            sort_keys = torch.where(is_pos | is_neg, keys, float("-inf"))
-            sorted_keys, order = torch.sort(sort_keys, dim=1, descending=True)
-            pos_s = is_pos.gather(1, order)
-            neg_s = is_neg.gather(1, order)
+        masked = is_pos is not None
+        sort_keys = torch.where(is_pos | is_neg, keys, float("-inf")) if masked else keys
+        sorted_keys, order = torch.sort(sort_keys, dim=1, descending=True)
+        inv = torch.empty_like(order).scatter_(
+            1, order, torch.arange(K, device=keys.device).expand(B, K))
+        neg_s = is_neg.gather(1, order) if masked else order >= n_pos
+        pos_keys = keys if masked else keys[:, :n_pos]
+        pos_cols = inv if masked else inv[:, :n_pos]
+
         # Centre each row at its largest key: the moment sums then see the spread, not the offset.
-        x = sorted_keys.to(torch.float64)
-        x = (x - x[:, :1]).view(-1)
-        nx = torch.where(neg_s.view(-1), x, 0.0).view(B, K)
+        centre = sorted_keys[:, :1].to(torch.float64)
+        x = sorted_keys.to(torch.float64) - centre
+        if masked:  # -inf fillers (and rows with nothing valid) must not reach the sums
+            x = torch.where(sorted_keys > float("-inf"), x, 0.0)
+        nx = torch.where(neg_s, x, 0.0)
 
-        # Tie groups: gid[k] = group of sorted entry k, starts[g] = its first flat index.
-        is_start = torch.ones(B, K, dtype=torch.bool, device=keys.device)
-        torch.ne(sorted_keys[:, 1:], sorted_keys[:, :-1], out=is_start[:, 1:])
-        is_start = is_start.view(-1)
-        gid = torch.cumsum(is_start, 0) - 1
-        starts = is_start.nonzero().squeeze(1)
-
-        # Negatives strictly above positive i = negatives before its tie group's start.
-        pos_flat = pos_s.view(-1).nonzero().squeeze(1)
-        start = starts[gid[pos_flat]]
-        at = start + start // K  # the same place in the [B, K+1] padded layout
-        count = _padded_cumsum(neg_s)[at]
-        s1 = _padded_cumsum(nx)[at]
-        xa = x[pos_flat]
+        # Negatives strictly above positive i are those before its tie group's first column.
+        starts = _tie_group_starts(sorted_keys)
+        at = pos_cols if starts is None else starts.gather(1, pos_cols)
+        count = _padded_cumsum(neg_s).gather(1, at)
+        s1 = _padded_cumsum(nx).gather(1, at)
+        xa = pos_keys.to(torch.float64) - centre
         lin = s1 - xa * count  # Σ_active (n_j − a_i)
         if squared:
-            rows = _padded_cumsum(nx * nx)[at] - xa * (s1 + lin)
+            rows = _padded_cumsum(nx * nx).gather(1, at) - xa * (s1 + lin)
             d_key = -2.0 * lin
         else:
             rows = lin
             d_key = -count
-        orig_pos = order.view(-1)[pos_flat] + (pos_flat // K) * K
-        out = torch.zeros(B * K, dtype=keys.dtype, device=keys.device)
-        out[orig_pos] = rows.to(keys.dtype)
+        if masked:
+            rows = torch.where(is_pos, rows, 0.0)
 
-        ctx.squared, ctx.shape, ctx.dtype = squared, (B, K), keys.dtype
+        ctx.squared, ctx.n_pos, ctx.dtype = squared, n_pos, keys.dtype
         ctx.need_pos_grad, ctx.need_neg_grad = need_pos_grad, need_neg_grad
-        ctx.save_for_backward(order, neg_s, x, gid, starts, pos_flat, orig_pos, xa, d_key)
-        return out.view(B, K)
+        ctx.save_for_backward(keys, is_pos, is_neg, sorted_keys, order, inv, x, centre, d_key)
+        return rows.to(keys.dtype)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_rows):
-        order, neg_s, x, gid, starts, pos_flat, orig_pos, xa, d_key = ctx.saved_tensors
-        B, K = ctx.shape
-        g = grad_rows.reshape(-1)[orig_pos].to(torch.float64)
-        grad = torch.zeros(B * K, dtype=torch.float64, device=grad_rows.device)
-        if ctx.need_pos_grad:
-            grad[orig_pos] = g * d_key
+        keys, is_pos, is_neg, sorted_keys, order, inv, x, centre, d_key = ctx.saved_tensors
+        masked, n_pos = is_pos is not None, ctx.n_pos
+        B, K = keys.shape
+        g = grad_rows.to(torch.float64)
+        if masked:
+            g = torch.where(is_pos, g, 0.0)
+        grad_pos = g * d_key if ctx.need_pos_grad else None
+        grad_neg = None
         if ctx.need_neg_grad:
-            # Positives strictly below negative j = all positives of the row minus those up to the
-            # end of j's tie group (its next group's start − 1).
-            neg_flat = neg_s.view(-1).nonzero().squeeze(1)
-            row = neg_flat // K
-            ends = torch.cat([starts[1:], starts.new_tensor([B * K])]) - 1
-            end = ends[gid[neg_flat]]
-            at_end, at_total = end + row + 1, row * (K + 1) + K
+            # Positives strictly below negative j: the row total minus the prefix up to the end of
+            # j's tie group, found as a group start in the reversed row.
+            g_full = g if masked else torch.nn.functional.pad(g, (0, K - n_pos))
+            g_sorted = g_full.gather(1, order)
+            neg_cols = inv if masked else inv[:, n_pos:]
+            starts_rev = _tie_group_starts(sorted_keys.flip(1))
+            if starts_rev is None:
+                after = neg_cols + 1
+            else:
+                after = K - starts_rev.flip(1).gather(1, neg_cols)
+            xn = (keys if masked else keys[:, n_pos:]).to(torch.float64) - centre
 
-            def below(weights_at_pos: torch.Tensor) -> torch.Tensor:
-                dense = torch.zeros(B * K, dtype=torch.float64, device=grad.device)
-                dense[pos_flat] = weights_at_pos
-                prefix = _padded_cumsum(dense.view(B, K))
-                return prefix[at_total] - prefix[at_end]
+            def below(values_sorted: torch.Tensor) -> torch.Tensor:
+                prefix = _padded_cumsum(values_sorted)
+                return prefix[:, K:] - prefix.gather(1, after)
 
-            g0 = below(g)  # Σ g_i over positives below
-            d_neg = 2.0 * (x[neg_flat] * g0 - below(g * xa)) if ctx.squared else g0
-            grad[order.view(-1)[neg_flat] + row * K] = d_neg
-        return grad.view(B, K).to(ctx.dtype), None, None, None, None, None, None
+            g0 = below(g_sorted)  # Σ g_i over positives below
+            grad_neg = 2.0 * (xn * g0 - below(g_sorted * x)) if ctx.squared else g0
+        if masked:
+            zero = torch.zeros((), dtype=torch.float64, device=keys.device)
+            grad = torch.where(is_pos, grad_pos if grad_pos is not None else zero,
+                               torch.where(is_neg, grad_neg if grad_neg is not None else zero, zero))
+        else:
+            grad = torch.cat([grad_pos if grad_pos is not None else g.new_zeros(B, n_pos),
+                              grad_neg if grad_neg is not None else g.new_zeros(B, K - n_pos)], dim=1)
+        return grad.to(ctx.dtype), None, None, None, None, None, None
 
 
 def _squared_row_sums(a: torch.Tensor, neg: torch.Tensor, neg_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -232,7 +246,7 @@ def pairwise_row_sums(pos_scores: torch.Tensor, neg_scores: torch.Tensor,
     keys = torch.cat([pos - m, neg]).unsqueeze(0)
     rows = _HingeRowSums.apply(keys, None, None, pos.shape[0], surrogate == "squared_hinge",
                                pos.requires_grad, neg.requires_grad)
-    return rows[0, :pos.shape[0]]
+    return rows[0]
 
 
 def pairwise_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor, surrogate: str = "squared_hinge",
