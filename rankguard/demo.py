@@ -442,7 +442,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help="train BCE, AUC loss and AP loss on small sklearn tasks and compare test AUC / AP",
         description="Train a small scorer with BCE, AUCLoss and APLoss on scikit-learn's breast-cancer "
-                    "data and an imbalanced digits task (digit 8 vs rest, 5%% positives); print test "
+                    "data and an imbalanced digits task (digit 8 vs rest, 5% positives); print test "
                     "AUC / AP (mean ± std over seeds) and write a run directory with config.json, "
                     "metrics.json, predictions.npz, report.md, pr_curve.png and roc_curve.png.")
     p.add_argument("--seeds", type=int, default=None, metavar="N", help="number of seeds 0..N-1 (default 3)")
