@@ -209,3 +209,18 @@ def test_errors_name_the_argument():
         pairwise_loss_masked(s, mask, torch.zeros(2, 4, dtype=torch.bool))
     with pytest.raises(TypeError, match="pos_mask"):
         pairwise_loss_masked(s, mask.int(), mask)
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_inputs_are_not_modified(surrogate):
+    gen = torch.Generator().manual_seed(4)
+    for dtype in (torch.float64, torch.float32):
+        pos = torch.randn(30, generator=gen, dtype=dtype, requires_grad=True)
+        neg = torch.randn(20, generator=gen, dtype=dtype, requires_grad=True)
+        scores = torch.randn(3, 10, generator=gen, dtype=dtype, requires_grad=True)
+        copies = [t.detach().clone() for t in (pos, neg, scores)]
+        pairwise_loss(pos, neg, surrogate).backward()
+        pos_mask = torch.arange(10).expand(3, 10) < 4
+        pairwise_loss_masked(scores, pos_mask, ~pos_mask, surrogate).backward()
+        for t, c in zip((pos, neg, scores), copies):
+            assert torch.equal(t.detach(), c)

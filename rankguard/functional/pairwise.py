@@ -89,60 +89,73 @@ def _padded_cumsum(values: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _tie_group_starts(sorted_keys: torch.Tensor) -> torch.Tensor | None:
-    """First column of each entry's tie group in a row-sorted [B, K] tensor; None if no ties."""
-    same = sorted_keys[:, 1:] == sorted_keys[:, :-1]
-    if not bool(same.any()):
-        return None
+def _tie_group_starts(sorted_keys: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+    """First column of each entry's tie group in a row-sorted [B, K] tensor.
+
+    ``same[b, k]`` says sorted_keys[b, k+1] == sorted_keys[b, k].
+    """
     col = torch.arange(sorted_keys.shape[1], device=sorted_keys.device).expand_as(sorted_keys)
     col = col.masked_fill(torch.nn.functional.pad(same, (1, 0)), 0)
     return torch.cummax(col, dim=1).values
 
 
 class _HingeRowSums(torch.autograd.Function):
-    """R[b, k] = Σ_{j neg in row b} ℓ(n_bj − key_bk) at positive entries k, 0 elsewhere.
+    """Row sums R_i = Σ_j ℓ(n_j − a_i) of the hinge surrogates, a_i = p_i − m, ℓ = relu or relu².
 
-    ``keys`` [B, K] holds ``a = p − m`` at positives and ``n`` at negatives. Roles come either from
-    masks ``is_pos``/``is_neg`` (entries in neither are ignored) or, when the masks are None, from
-    ``n_pos``: the first ``n_pos`` entries of the single row are positives, the rest negatives.
+    Two layouts share the code. Pairs: ``first`` = pos [n⁺], ``neg`` = neg [n⁻]; one row of
+    n⁺ + n⁻ keys; returns R [n⁺]. Masked: ``first`` = scores [B, M], ``neg`` None, bool masks
+    ``is_pos``/``is_neg`` [B, M] (entries in neither are ignored); returns R [B, M], 0 off the
+    positives.
     """
 
     @staticmethod
-    def forward(ctx, keys, is_pos, is_neg, n_pos, squared, need_pos_grad, need_neg_grad):
+    def forward(ctx, first, neg, is_pos, is_neg, margin, squared, need_pos_grad, need_neg_grad):
+        masked = neg is None
+        if masked:
+            keys = torch.where(is_pos, first - margin, first)
+            sort_keys = torch.where(is_pos | is_neg, keys, float("-inf"))
+            n_pos = None
+        else:
+            n_pos = first.shape[0]
+            keys = torch.empty(1, n_pos + neg.shape[0], dtype=first.dtype, device=first.device)
+            torch.sub(first, margin, out=keys[0, :n_pos])
+            keys[0, n_pos:] = neg
+            sort_keys = keys
         B, K = keys.shape
-        masked = is_pos is not None
-        sort_keys = torch.where(is_pos | is_neg, keys, float("-inf")) if masked else keys
         sorted_keys, order = torch.sort(sort_keys, dim=1, descending=True)
-        inv = torch.empty_like(order).scatter_(
-            1, order, torch.arange(K, device=keys.device).expand(B, K))
+        inv = torch.empty_like(order).scatter_(1, order, torch.arange(K, device=keys.device).expand(B, K))
         neg_s = is_neg.gather(1, order) if masked else order >= n_pos
-        pos_keys = keys if masked else keys[:, :n_pos]
         pos_cols = inv if masked else inv[:, :n_pos]
 
         # Centre each row at its largest key: the moment sums then see the spread, not the offset.
         centre = sorted_keys[:, :1].to(torch.float64)
-        x = sorted_keys.to(torch.float64) - centre
+        x = sorted_keys - centre  # float64 by type promotion; a new tensor
         if masked:  # -inf fillers (and rows with nothing valid) must not reach the sums
-            x = torch.where(sorted_keys > float("-inf"), x, 0.0)
-        nx = torch.where(neg_s, x, 0.0)
+            x.masked_fill_(sorted_keys == float("-inf"), 0.0)
+        nx = x.masked_fill(~neg_s, 0.0)
 
         # Negatives strictly above positive i are those before its tie group's first column.
-        starts = _tie_group_starts(sorted_keys)
-        at = pos_cols if starts is None else starts.gather(1, pos_cols)
+        # Only ties between a positive and a negative matter; skip the group logic without them.
+        same = sorted_keys[:, 1:] == sorted_keys[:, :-1]
+        mixed_ties = bool((same & (neg_s[:, 1:] != neg_s[:, :-1])).any())
+        at = _tie_group_starts(sorted_keys, same).gather(1, pos_cols) if mixed_ties else pos_cols
         count = _padded_cumsum(neg_s).gather(1, at)
         s1 = _padded_cumsum(nx).gather(1, at)
-        xa = pos_keys.to(torch.float64) - centre
-        lin = s1 - xa * count  # Σ_active (n_j − a_i)
+        xa = (keys if masked else keys[:, :n_pos]) - centre
+        lin = s1.sub_(xa * count)  # Σ_active (n_j − a_i); s1 is not needed on its own below
         if squared:
-            rows = _padded_cumsum(nx * nx).gather(1, at) - xa * (s1 + lin)
-            d_key = -2.0 * lin
+            rows = _padded_cumsum(nx.mul_(nx)).gather(1, at)
+            rows.sub_(xa * (2.0 * lin + xa * count))
+            d_key = lin.mul_(-2.0)
         else:
             rows = lin
-            d_key = -count
+            d_key = count.neg_()
         if masked:
-            rows = torch.where(is_pos, rows, 0.0)
+            rows = rows.masked_fill_(~is_pos, 0.0)
+        else:
+            rows = rows[0]
 
-        ctx.squared, ctx.n_pos, ctx.dtype = squared, n_pos, keys.dtype
+        ctx.squared, ctx.n_pos, ctx.mixed_ties, ctx.dtype = squared, n_pos, mixed_ties, keys.dtype
         ctx.need_pos_grad, ctx.need_neg_grad = need_pos_grad, need_neg_grad
         ctx.save_for_backward(keys, is_pos, is_neg, sorted_keys, order, inv, x, centre, d_key)
         return rows.to(keys.dtype)
@@ -151,40 +164,45 @@ class _HingeRowSums(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_rows):
         keys, is_pos, is_neg, sorted_keys, order, inv, x, centre, d_key = ctx.saved_tensors
-        masked, n_pos = is_pos is not None, ctx.n_pos
+        masked, n_pos = ctx.n_pos is None, ctx.n_pos
         B, K = keys.shape
-        g = grad_rows.to(torch.float64)
+        g = grad_rows.to(torch.float64).reshape(B, -1)
         if masked:
-            g = torch.where(is_pos, g, 0.0)
-        grad_pos = g * d_key if ctx.need_pos_grad else None
-        grad_neg = None
+            g = g.masked_fill(~is_pos, 0.0)
+        grad_pos = grad_neg = None
+        if ctx.need_pos_grad:
+            grad_pos = g * d_key
         if ctx.need_neg_grad:
             # Positives strictly below negative j: the row total minus the prefix up to the end of
-            # j's tie group, found as a group start in the reversed row.
+            # j's tie group (found as a group start in the reversed row).
             g_full = g if masked else torch.nn.functional.pad(g, (0, K - n_pos))
             g_sorted = g_full.gather(1, order)
             neg_cols = inv if masked else inv[:, n_pos:]
-            starts_rev = _tie_group_starts(sorted_keys.flip(1))
-            if starts_rev is None:
-                after = neg_cols + 1
+            if ctx.mixed_ties:
+                rev = sorted_keys.flip(1)
+                starts_rev = _tie_group_starts(rev, rev[:, 1:] == rev[:, :-1])
+                after = starts_rev.flip(1).gather(1, neg_cols).neg_().add_(K)
             else:
-                after = K - starts_rev.flip(1).gather(1, neg_cols)
-            xn = (keys if masked else keys[:, n_pos:]).to(torch.float64) - centre
+                after = neg_cols + 1
 
             def below(values_sorted: torch.Tensor) -> torch.Tensor:
                 prefix = _padded_cumsum(values_sorted)
-                return prefix[:, K:] - prefix.gather(1, after)
+                return prefix.gather(1, after).neg_().add_(prefix[:, K:])
 
-            g0 = below(g_sorted)  # Σ g_i over positives below
-            grad_neg = 2.0 * (xn * g0 - below(g_sorted * x)) if ctx.squared else g0
+            grad_neg = below(g_sorted)  # Σ g_i over positives below
+            if ctx.squared:
+                xn = (keys if masked else keys[:, n_pos:]) - centre
+                grad_neg = xn.mul_(grad_neg).sub_(below(g_sorted.mul_(x))).mul_(2.0)
         if masked:
-            zero = torch.zeros((), dtype=torch.float64, device=keys.device)
-            grad = torch.where(is_pos, grad_pos if grad_pos is not None else zero,
-                               torch.where(is_neg, grad_neg if grad_neg is not None else zero, zero))
-        else:
-            grad = torch.cat([grad_pos if grad_pos is not None else g.new_zeros(B, n_pos),
-                              grad_neg if grad_neg is not None else g.new_zeros(B, K - n_pos)], dim=1)
-        return grad.to(ctx.dtype), None, None, None, None, None, None
+            grad = torch.zeros(B, K, dtype=torch.float64, device=keys.device)
+            if grad_pos is not None:
+                grad = torch.where(is_pos, grad_pos, grad)
+            if grad_neg is not None:
+                grad = torch.where(is_neg, grad_neg, grad)
+            return grad.to(ctx.dtype), None, None, None, None, None, None, None
+        grad_p = grad_pos[0].to(ctx.dtype) if grad_pos is not None else None
+        grad_n = grad_neg[0].to(ctx.dtype) if grad_neg is not None else None
+        return grad_p, grad_n, None, None, None, None, None, None
 
 
 def _squared_row_sums(a: torch.Tensor, neg: torch.Tensor, neg_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -243,10 +261,8 @@ def pairwise_row_sums(pos_scores: torch.Tensor, neg_scores: torch.Tensor,
     pos, neg = _common_dtype(pos_scores, neg_scores)
     if surrogate == "squared":
         return _squared_row_sums((pos - m).unsqueeze(0), neg.unsqueeze(0))[0]
-    keys = torch.cat([pos - m, neg]).unsqueeze(0)
-    rows = _HingeRowSums.apply(keys, None, None, pos.shape[0], surrogate == "squared_hinge",
+    return _HingeRowSums.apply(pos, neg, None, None, m, surrogate == "squared_hinge",
                                pos.requires_grad, neg.requires_grad)
-    return rows[0]
 
 
 def pairwise_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor, surrogate: str = "squared_hinge",
@@ -333,8 +349,7 @@ def pairwise_loss_masked(scores: torch.Tensor, pos_mask: torch.Tensor, neg_mask:
     if surrogate == "squared":
         rows = torch.where(pos_mask, _squared_row_sums(scores - m, scores, neg_mask), 0.0)
     else:
-        keys = torch.where(pos_mask, scores - m, scores)
-        rows = _HingeRowSums.apply(keys, pos_mask, neg_mask, None, surrogate == "squared_hinge",
+        rows = _HingeRowSums.apply(scores, None, pos_mask, neg_mask, m, surrogate == "squared_hinge",
                                    scores.requires_grad, scores.requires_grad)
     n_pairs = pos_mask.sum(dim=1) * neg_mask.sum(dim=1)
     has_pairs = n_pairs > 0
