@@ -300,7 +300,10 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
         value = val[config.select_metric]
         if log:
             log(f"epoch {epoch}: loss {total / max(steps, 1):.5f}  val {config.select_metric} {value:.4f}")
-        if value > best_value:
+        if not np.isfinite(value) and log:
+            log(f"warning: val {config.select_metric} is {value} (no user qualifies under protocol "
+                f"{config.protocol!r}); model selection keeps the first state")
+        if best_epoch == 0 or value > best_value:  # the first evaluation always sets a checkpoint
             best_value, best_epoch, best_val = value, epoch, dict(val)
             best_state = copy.deepcopy(model.state_dict())
             bad_evals = 0
@@ -328,7 +331,8 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
                          train_seconds / max(epochs_run, 1), diag)
     if run is not None:
         run.save_json("history.json", history)
-        run.save_json("metrics.json", test_metrics)
+        # NaN = no user qualifies for that metric (e.g. @20 needs >= 20 test items under "authors"): JSON null
+        run.save_json("metrics.json", {k: (v if np.isfinite(v) else None) for k, v in test_metrics.items()})
         run.save_text("report.md", render_report(config, dataset, result))
     return result
 
@@ -336,7 +340,8 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
 def metrics_table(metrics: dict[str, float]) -> str:
     """Markdown table of the metrics in percent (metrics.json keeps fractions)."""
     keys = [k for k in METRIC_KEYS if k in metrics]
-    return markdown_table(keys, [[f"{100 * metrics[k]:.2f}" for k in keys]])
+    cells = [f"{100 * metrics[k]:.2f}" if metrics[k] is not None and np.isfinite(metrics[k]) else "n/a" for k in keys]
+    return markdown_table(keys, [cells])
 
 
 def render_report(config: TrainConfig, dataset: str, result: TrainResult) -> str:
