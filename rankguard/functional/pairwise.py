@@ -18,7 +18,7 @@ negatives give the row sums::
 with ``C_i, S1_i, S2_i`` the count, sum and sum of squares of the active negatives. Gradients
 follow the same way: ``∂R_i/∂p_i`` is ``−C_i`` (hinge) or ``−2(S1_i − a_i C_i)``; for a negative,
 ``Σ_i g_i ∂R_i/∂n_j`` runs over the positives *below* it, read from suffix sums of ``g_i`` and
-``g_i a_i`` in the same sorted order (no second sort). The squared loss needs no sort: its row
+``g_i a_i`` (row total minus prefix) in the same sorted order (no second sort). The squared loss needs no sort: its row
 sums are moments, ``R_i = Σ_j n_j² − 2 a_i Σ_j n_j + n⁻ a_i²``.
 
 Ties follow the dense convention exactly: a pair with ``t_ij == 0`` has value 0 and gradient 0
