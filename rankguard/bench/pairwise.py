@@ -8,10 +8,18 @@ default number of torch threads):
    engine takes ≤ 2× the sort time (speed-up ratio ≥ 0.5).
 3. :class:`~rankguard.losses.ap.APLoss` vs a dense SOAP step (the full B⁺×B matrix of LibAUC's
    ``APLoss``: surrogate matrix, row means for the moving averages, weight matrix, weighted mean)
-   at B = 65,536 with half the batch positive (the Adversarial-AP batches are half positive). The
-   dense step does all of its B⁺×B work, in blocks of rows so it fits in memory — goal ≥ 1000×.
+   at B = 65,536 with half the batch positive (the Adversarial-AP batches are half positive) —
+   goal ≥ 1000×. The dense step works in blocks of positive rows (each block: all B columns) so it
+   fits in memory. To keep a run near a minute on 2 cores, only ``soap_dense_blocks`` of the blocks
+   are timed and the time is scaled by blocks/timed (each block does identical work);
+   ``--full-dense`` times every block (~2 minutes more). Values are checked by a complete dense
+   step at B = 8,192.
 
-``ratio`` is always reference_s / engine_s (a speed-up); ``max_rel_diff`` is the largest of
+Row 2 is repeated with one torch thread (see :func:`bench_vs_sort_one_thread`).
+
+Engine and reference repeats alternate, so a change of machine load hits both; medians are the
+headline (``engine_s``, ``reference_s``), minima are recorded too (``*_min_s``).
+``ratio`` is always reference_s / engine_s (a speed-up, of medians); ``max_rel_diff`` is the largest of
 max|a − b| / max|b| over the loss value and each gradient (engine a, dense b, same dtype).
 
 Run ``python benchmarks/pairwise.py`` or ``rankguard bench pairwise`` (``--quick`` for tiny sizes).
@@ -20,6 +28,7 @@ Run ``python benchmarks/pairwise.py`` or ``rankguard bench pairwise`` (``--quick
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import statistics
@@ -48,14 +57,16 @@ class Sizes:
     dense_n: int = 10_000         # row 1: n⁺ = n⁻
     sort_n: int = 500_000         # row 2: n⁺ = n⁻ (sort of 2·sort_n scores)
     soap_batch: int = 65_536      # row 3: B, half positive
-    soap_block_rows: int = 512    # row 3: dense SOAP block of positive rows
-    repeats: int = 5              # engine and sort repeats (median)
+    soap_block_rows: int = 32     # row 3: dense SOAP block of positive rows (fastest of 32..2048 here)
+    soap_dense_blocks: int | None = 64  # row 3: blocks timed at full B, scaled to all (None: time all)
+    soap_check_batch: int = 8_192  # row 3: B of the full dense-vs-engine value/gradient check
+    repeats: int = 9              # engine and sort repeats (median)
     dense_repeats: int = 3        # row 1 dense repeats
     soap_dense_repeats: int = 1   # row 3 dense repeats (the dense step is the slow part)
 
 
-QUICK = Sizes(dense_n=400, sort_n=5_000, soap_batch=1_024, soap_block_rows=128, repeats=3,
-              dense_repeats=2, soap_dense_repeats=1)
+QUICK = Sizes(dense_n=400, sort_n=5_000, soap_batch=1_024, soap_block_rows=64, soap_dense_blocks=2,
+              soap_check_batch=512, repeats=3, dense_repeats=2, soap_dense_repeats=1)
 
 
 @dataclass
@@ -65,6 +76,8 @@ class Row:
     engine_s: float
     reference_s: float
     ratio: float
+    engine_min_s: float
+    reference_min_s: float
     goal: str
     goal_min_ratio: float
     goal_met: bool
@@ -72,16 +85,33 @@ class Row:
     timed: str
 
 
-def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs after ``warmup`` untimed runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+@dataclass
+class Timing:
+    """Wall times (s) of engine and reference; median is the headline, min the least-disturbed run."""
+
+    engine_median: float
+    engine_min: float
+    reference_median: float
+    reference_min: float
+
+
+def time_interleaved(engine_fn: Callable[[], object], reference_fn: Callable[[], object], engine_repeats: int,
+                     reference_repeats: int, reference_warmup: int = 1, reference_scale: float = 1.0) -> Timing:
+    """Time both functions, alternating engine and reference runs so that a change in machine load
+    hits both alike; one untimed engine warm-up run. ``reference_scale`` multiplies the reference
+    times (a reference timed on a known fraction of its work)."""
+    engine_fn()
+    for _ in range(reference_warmup):
+        reference_fn()
+    eng, ref = [], []
+    for k in range(max(engine_repeats, reference_repeats)):
+        for fn, times, n in ((engine_fn, eng, engine_repeats), (reference_fn, ref, reference_repeats)):
+            if k < n:
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+    ref = [t * reference_scale for t in ref]
+    return Timing(statistics.median(eng), min(eng), statistics.median(ref), min(ref))
 
 
 def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -92,11 +122,11 @@ def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return err / scale if scale > 0 else err
 
 
-def _row(name: str, n: int, engine_s: float, reference_s: float, goal: str, goal_min_ratio: float,
-         max_rel_diff: float | None, timed: str) -> Row:
-    ratio = reference_s / engine_s
-    return Row(name, n, engine_s, reference_s, ratio, goal, goal_min_ratio, bool(ratio >= goal_min_ratio),
-               max_rel_diff, timed)
+def _row(name: str, n: int, t: Timing, goal: str, goal_min_ratio: float, max_rel_diff: float | None,
+         timed: str) -> Row:
+    ratio = t.reference_median / t.engine_median
+    return Row(name, n, t.engine_median, t.reference_median, ratio, t.engine_min, t.reference_min, goal,
+               goal_min_ratio, bool(ratio >= goal_min_ratio), max_rel_diff, timed)
 
 
 # ---- dense baselines (what one writes without the engine) ----
@@ -107,12 +137,14 @@ def dense_squared_hinge_mean(pos: torch.Tensor, neg: torch.Tensor, margin: float
 
 
 def dense_soap_step(scores: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, u_all: torch.Tensor,
-                    u_pos: torch.Tensor, margin: float, gamma: float, block_rows: int) -> torch.Tensor:
+                    u_pos: torch.Tensor, margin: float, gamma: float, block_rows: int,
+                    max_blocks: int | None = None) -> torch.Tensor:
     """One LibAUC-style dense SOAP step (squared hinge, sigmoid scores), forward AND backward.
 
     Builds every B⁺×B entry — surrogate, row means for the moving averages, weight matrix,
     weighted sum and its backward — block of positive rows by block, so memory stays bounded.
     Accumulates ``scores.grad``; updates ``u_all``/``u_pos`` in place; returns the loss value.
+    ``max_blocks`` stops after that many blocks (for timing a known fraction of the work only).
     """
     h_full = torch.sigmoid(scores)
     h = h_full.detach().requires_grad_(True)
@@ -120,7 +152,8 @@ def dense_soap_step(scores: torch.Tensor, labels: torch.Tensor, index: torch.Ten
     pos_rows = torch.nonzero(labels).flatten()
     n_pos, batch = pos_rows.numel(), h.numel()
     total = torch.zeros((), dtype=h.dtype)
-    for start in range(0, n_pos, block_rows):
+    starts = range(0, n_pos, block_rows)
+    for start in starts if max_blocks is None else starts[:max_blocks]:
         rows = pos_rows[start:start + block_rows]
         ell = torch.clamp(margin - (h[rows][:, None] - h[None, :]), min=0).pow(2)
         with torch.no_grad():
@@ -151,9 +184,9 @@ def bench_dense_pairs(sizes: Sizes, gen: torch.Generator) -> Row:
     engine = lambda p, q: pairwise_loss(p, q, surrogate="squared_hinge", margin=MARGIN)  # noqa: E731
     dense = lambda p, q: dense_squared_hinge_mean(p, q, MARGIN)  # noqa: E731
     diff = max(rel_diff(a, b) for a, b in zip(run(engine), run(dense)))
-    engine_s = median_time(lambda: run(engine), sizes.repeats)
-    dense_s = median_time(lambda: run(dense), sizes.dense_repeats)
-    return _row("pairwise_loss vs dense pairs", 2 * n, engine_s, dense_s, "speed-up >= 1000x", 1000.0, diff,
+    timing = time_interleaved(lambda: run(engine), lambda: run(dense), sizes.repeats, sizes.dense_repeats,
+                              reference_warmup=0)
+    return _row("pairwise_loss vs dense pairs", 2 * n, timing, "speed-up >= 1000x", 1000.0, diff,
                 f"squared hinge, mean over {n}x{n} pairs, forward+backward; dense = full matrix")
 
 
@@ -166,57 +199,95 @@ def bench_vs_sort(sizes: Sizes, gen: torch.Generator) -> Row:
         p, q = pos.clone().requires_grad_(True), neg.clone().requires_grad_(True)
         pairwise_loss(p, q, surrogate="squared_hinge", margin=MARGIN).backward()
 
-    engine_s = median_time(run_engine, sizes.repeats)
-    sort_s = median_time(lambda: torch.sort(scores), sizes.repeats)
-    return _row("pairwise_loss vs one torch.sort", 2 * n, engine_s, sort_s, "engine <= 2x sort (ratio >= 0.5)",
+    timing = time_interleaved(run_engine, lambda: torch.sort(scores), sizes.repeats, sizes.repeats)
+    return _row("pairwise_loss vs one torch.sort", 2 * n, timing, "engine <= 2x sort (ratio >= 0.5)",
                 0.5, None, f"engine forward+backward at n+ = n- = {n}; reference = torch.sort of the {2 * n} scores")
 
 
-def bench_soap(sizes: Sizes, gen: torch.Generator) -> Row:
-    batch = sizes.soap_batch
-    scores = torch.randn(batch, generator=gen, dtype=DTYPE)
+def _soap_problem(batch: int, gen: torch.Generator):
+    """Half-positive batch (positives score higher on average) of a dataset 4× its size."""
     labels = torch.zeros(batch, dtype=torch.bool)
     labels[torch.randperm(batch, generator=gen)[: batch // 2]] = True
-    scores = scores + labels.to(DTYPE)  # positives score higher on average
-    index = torch.randperm(4 * batch, generator=gen)[:batch]  # a batch of a larger dataset
+    scores = torch.randn(batch, generator=gen, dtype=DTYPE) + labels.to(DTYPE)
+    index = torch.randperm(4 * batch, generator=gen)[:batch]
+    return scores, labels, index
 
-    def run_engine(module: APLoss):
-        s = scores.clone().requires_grad_(True)
-        loss = module(s, labels, index)
-        loss.backward()
-        return loss.detach(), s.grad
 
-    def run_dense(u_all: torch.Tensor, u_pos: torch.Tensor):
-        s = scores.clone().requires_grad_(True)
-        loss = dense_soap_step(s, labels, index, u_all, u_pos, SOAP_MARGIN, SOAP_GAMMA, sizes.soap_block_rows)
-        return loss, s.grad
+def _soap_engine_step(module: APLoss, scores, labels, index):
+    s = scores.clone().requires_grad_(True)
+    loss = module(s, labels, index)
+    loss.backward()
+    return loss.detach(), s.grad
 
+
+def _soap_dense_step(scores, labels, index, u_all, u_pos, block_rows, max_blocks=None):
+    s = scores.clone().requires_grad_(True)
+    loss = dense_soap_step(s, labels, index, u_all, u_pos, SOAP_MARGIN, SOAP_GAMMA, block_rows, max_blocks)
+    return loss, s.grad
+
+
+def soap_max_rel_diff(batch: int, block_rows: int, gen: torch.Generator) -> float:
+    """Engine vs full dense SOAP on the second step (from zero state the first loss is exactly 0,
+    u being proportional to the batch means): loss, gradient and both moving averages."""
+    scores, labels, index = _soap_problem(batch, gen)
     module = APLoss(4 * batch, margin=SOAP_MARGIN, gamma=SOAP_GAMMA)
     u_all, u_pos = torch.zeros(4 * batch, dtype=DTYPE), torch.zeros(4 * batch, dtype=DTYPE)
-    # From zero state the first step's loss value is exactly 0 (u ∝ the batch means), so compare
-    # the second step, taken after one step on other scores of the same samples.
-    earlier = torch.randn(batch, generator=gen, dtype=DTYPE).requires_grad_(True)
-    module(earlier, labels, index)
-    dense_soap_step(earlier, labels, index, u_all, u_pos, SOAP_MARGIN, SOAP_GAMMA, sizes.soap_block_rows)
-    engine_out = run_engine(module)
-    dense_out = run_dense(u_all, u_pos)
-    diff = max([rel_diff(a, b) for a, b in zip(engine_out, dense_out)]
+    earlier = torch.randn(batch, generator=gen, dtype=DTYPE)
+    _soap_engine_step(module, earlier, labels, index)
+    _soap_dense_step(earlier, labels, index, u_all, u_pos, block_rows)
+    engine_out = _soap_engine_step(module, scores, labels, index)
+    dense_out = _soap_dense_step(scores, labels, index, u_all, u_pos, block_rows)
+    return max([rel_diff(a, b) for a, b in zip(engine_out, dense_out)]
                + [rel_diff(module.u_all, u_all), rel_diff(module.u_pos, u_pos)])
-    engine_s = median_time(lambda: run_engine(module), sizes.repeats)
-    dense_s = median_time(lambda: run_dense(u_all, u_pos), sizes.soap_dense_repeats, warmup=0)
-    return _row("APLoss vs dense SOAP", batch, engine_s, dense_s, "speed-up >= 1000x", 1000.0, diff,
-                f"one SOAP step forward+backward, B = {batch}, {batch // 2} positives (half), squared hinge on "
-                f"sigmoid scores; dense = all B+xB entries in blocks of {sizes.soap_block_rows} rows")
 
 
-BENCHES = (bench_dense_pairs, bench_vs_sort, bench_soap)
+def bench_vs_sort_one_thread(sizes: Sizes, gen: torch.Generator) -> Row:
+    """Row 2 again with torch limited to one thread: on a shared, busy 2-core machine every parallel
+    elementwise op of the default 2 threads can wait for a descheduled thread, which penalises the
+    engine's many short passes far more than the one long sort."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        row = bench_vs_sort(sizes, gen)
+    finally:
+        torch.set_num_threads(threads)
+    row.name += ", 1 thread"
+    row.timed += "; torch.set_num_threads(1) for both"
+    return row
 
-HEADERS = ["benchmark", "N", "engine (s)", "reference (s)", "ratio (ref/engine)", "goal", "met", "max rel diff"]
+
+def bench_soap(sizes: Sizes, gen: torch.Generator) -> Row:
+    batch, rows = sizes.soap_batch, sizes.soap_block_rows
+    diff = soap_max_rel_diff(sizes.soap_check_batch, rows, gen)
+    scores, labels, index = _soap_problem(batch, gen)
+    module = APLoss(4 * batch, margin=SOAP_MARGIN, gamma=SOAP_GAMMA)
+    n_blocks = -(-(batch // 2) // rows)
+    timed_blocks = n_blocks if sizes.soap_dense_blocks is None else min(sizes.soap_dense_blocks, n_blocks)
+    u_all, u_pos = torch.zeros(4 * batch, dtype=DTYPE), torch.zeros(4 * batch, dtype=DTYPE)
+    timing = time_interleaved(lambda: _soap_engine_step(module, scores, labels, index),
+                              lambda: _soap_dense_step(scores, labels, index, u_all, u_pos, rows, timed_blocks),
+                              sizes.repeats, sizes.soap_dense_repeats, reference_warmup=0,
+                              reference_scale=n_blocks / timed_blocks)
+    how = ("all of them" if timed_blocks == n_blocks else
+           f"{timed_blocks} of the {n_blocks} blocks timed at full B, time scaled by {n_blocks}/{timed_blocks} "
+           "(every block does identical work)")
+    return _row("APLoss vs dense SOAP", batch, timing, "speed-up >= 1000x", 1000.0, diff,
+                f"one SOAP step forward+backward (update + weighted loss + backward), B = {batch} with {batch // 2} "
+                f"positives (half, as Adversarial-AP batches), squared hinge on sigmoid scores; dense = LibAUC-style "
+                f"autograd over B+xB entries in blocks of {rows} positive rows, {how}; max rel diff from a full "
+                f"dense step at B = {sizes.soap_check_batch}")
+
+
+BENCHES = (bench_dense_pairs, bench_vs_sort, bench_vs_sort_one_thread, bench_soap)
+
+HEADERS = ["benchmark", "N", "engine (s)", "reference (s)", "ratio (ref/engine)", "goal", "met", "max rel diff",
+           "engine min (s)", "reference min (s)"]
 
 
 def to_markdown(report: dict) -> str:
     rows = [[r["name"], r["N"], f"{r['engine_s']:.4g}", f"{r['reference_s']:.4g}", f"{r['ratio']:.4g}", r["goal"],
-             "yes" if r["goal_met"] else "NO", "-" if r["max_rel_diff"] is None else f"{r['max_rel_diff']:.2e}"]
+             "yes" if r["goal_met"] else "NO", "-" if r["max_rel_diff"] is None else f"{r['max_rel_diff']:.2e}",
+             f"{r['engine_min_s']:.4g}", f"{r['reference_min_s']:.4g}"]
             for r in report["rows"]]
     env = report["environment"]
     lines = [
@@ -225,7 +296,9 @@ def to_markdown(report: dict) -> str:
         f"torch {env['torch']}, {env['dtype']}, {env['threads']} torch threads, {env['cpu_count']} CPUs "
         f"({env['machine']}); median of {report['sizes']['repeats']} repeats (dense: "
         f"{report['sizes']['dense_repeats']} for row 1, {report['sizes']['soap_dense_repeats']} for row 3)"
-        + (" — QUICK sizes, not the real benchmark" if report["quick"] else "") + ".",
+        + (" — QUICK sizes, not the real benchmark" if report["quick"] else "") + ". "
+        f"Engine and reference runs alternate; 1-minute load average {env['loadavg_1min_before']} before, "
+        f"{env['loadavg_1min_after']} after (a shared machine: compare with the min columns).",
         "",
         markdown_table(HEADERS, rows),
         "What was timed:",
@@ -240,13 +313,16 @@ def to_markdown(report: dict) -> str:
 def run_benchmark(sizes: Sizes, seed: int = 0, quick: bool = False) -> dict:
     """Run all rows and return the report (environment, sizes, rows) as a dict of plain values."""
     gen, _ = make_generators(seed)
+    load_before = os.getloadavg()
     rows = [bench(sizes, gen) for bench in progress(BENCHES, desc="pairwise bench", total=len(BENCHES))]
     return {
         "benchmark": "pairwise",
         "quick": quick,
         "environment": {"torch": torch.__version__, "dtype": str(DTYPE).replace("torch.", ""),
                         "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-                        "machine": f"{platform.machine()} {platform.processor() or platform.system()}".strip()},
+                        "machine": f"{platform.machine()} {platform.processor() or platform.system()}".strip(),
+                        "loadavg_1min_before": round(load_before[0], 2),
+                        "loadavg_1min_after": round(os.getloadavg()[0], 2)},
         "sizes": asdict(sizes),
         "rows": [asdict(r) for r in rows],
     }
@@ -256,10 +332,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for smoke tests")
     p.add_argument("--out", default="results", help="folder for pairwise.json and pairwise.md (default: results)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--full-dense", action="store_true",
+                   help="time every block of the dense SOAP step instead of scaling a timed fraction")
 
 
 def run(args: argparse.Namespace) -> int:
     sizes = QUICK if args.quick else Sizes()
+    if args.full_dense:
+        sizes = dataclasses.replace(sizes, soap_dense_blocks=None)
     report = run_benchmark(sizes, seed=args.seed, quick=args.quick)
     out = Path(args.out)
     write_json(out / "pairwise.json", report)
