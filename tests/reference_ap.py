@@ -14,16 +14,7 @@ from __future__ import annotations
 
 import torch
 
-
-def dense_surrogate(t: torch.Tensor, surrogate: str) -> torch.Tensor:
-    """ℓ(t) applied elementwise, written case by case."""
-    if surrogate == "squared":
-        return t * t
-    if surrogate == "squared_hinge":
-        return torch.where(t > 0, t, torch.zeros_like(t)) ** 2
-    if surrogate == "hinge":
-        return torch.where(t > 0, t, torch.zeros_like(t))
-    raise ValueError(surrogate)
+from reference_pairwise import surrogate_dense
 
 
 class DenseSOAP:
@@ -42,7 +33,7 @@ class DenseSOAP:
         pos_rows = torch.nonzero(y).flatten()
         # B⁺ × B: row = positive i, column = every sample s of the batch (i itself included)
         t = self.margin - (h[pos_rows][:, None] - h[None, :])
-        ell = dense_surrogate(t, self.surrogate)
+        ell = surrogate_dense(t, self.surrogate)
         y_s = y.to(ell.dtype)[None, :]
         idx = index[pos_rows]
         g = self.gamma

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from rankguard.losses.ap import APLoss
-from reference_ap import DenseSOAP, dense_surrogate
+from reference_ap import DenseSOAP
+from reference_pairwise import surrogate_dense
 
 SURROGATES = ["squared_hinge", "hinge", "squared"]
 
@@ -98,7 +99,7 @@ def test_gamma_one_gives_minus_gradient_of_batch_ap_surrogate(surrogate):
     s2 = scores.clone().requires_grad_(True)
     h = torch.sigmoid(s2)
     pos = labels.bool()
-    ell = dense_surrogate(0.6 - (h[pos][:, None] - h[None, :]), surrogate)
+    ell = surrogate_dense(0.6 - (h[pos][:, None] - h[None, :]), surrogate)
     ap_surrogate = ((ell * pos.double()[None, :]).sum(1) / ell.sum(1)).mean()
     ap_surrogate.backward()
     assert abs(loss.item()) <= 1e-14  # the weighted sum cancels when u equals the batch means
