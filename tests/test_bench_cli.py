@@ -15,7 +15,7 @@ def test_bench_pairwise_quick_writes_results(tmp_path, capsys):
     env = report["environment"]
     assert env["dtype"] == "float32" and env["threads"] >= 1 and env["torch"]
     rows = report["rows"]
-    assert len(rows) == 4
+    assert len(rows) == (6 if env["threads"] > 1 else 3)
     for row in rows:
         assert set(row) >= {"name", "N", "engine_s", "reference_s", "ratio", "goal", "goal_met", "max_rel_diff"}
         assert row["engine_s"] > 0 and row["reference_s"] > 0
@@ -23,8 +23,11 @@ def test_bench_pairwise_quick_writes_results(tmp_path, capsys):
         assert row["goal_met"] == (row["ratio"] >= row["goal_min_ratio"])
         assert row["name"] in md
     # engine and dense agree (float32) where a dense answer exists
-    assert rows[0]["max_rel_diff"] <= 1e-4 and rows[3]["max_rel_diff"] <= 1e-4
-    assert rows[1]["max_rel_diff"] is None and rows[2]["max_rel_diff"] is None
+    for i, row in enumerate(rows):
+        if i % 3 == 1:  # vs torch.sort: no dense answer
+            assert row["max_rel_diff"] is None
+        else:
+            assert row["max_rel_diff"] <= 1e-4
     assert "pairwise.json" in capsys.readouterr().out
 
 

@@ -15,7 +15,7 @@ default number of torch threads):
    ``--full-dense`` times every block (~2 minutes more). Values are checked by a complete dense
    step at B = 8,192.
 
-Row 2 is repeated with one torch thread (see :func:`bench_vs_sort_one_thread`).
+Rows 1–3 run with the default torch threads, then again with one thread (see :func:`one_thread`).
 
 Engine and reference repeats alternate, so a change of machine load hits both; medians are the
 headline (``engine_s``, ``reference_s``), minima are recorded too (``*_min_s``).
@@ -241,19 +241,21 @@ def soap_max_rel_diff(batch: int, block_rows: int, gen: torch.Generator) -> floa
                + [rel_diff(module.u_all, u_all), rel_diff(module.u_pos, u_pos)])
 
 
-def bench_vs_sort_one_thread(sizes: Sizes, gen: torch.Generator) -> Row:
-    """Row 2 again with torch limited to one thread: on a shared, busy 2-core machine every parallel
-    elementwise op of the default 2 threads can wait for a descheduled thread, which penalises the
-    engine's many short passes far more than the one long sort."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        row = bench_vs_sort(sizes, gen)
-    finally:
-        torch.set_num_threads(threads)
-    row.name += ", 1 thread"
-    row.timed += "; torch.set_num_threads(1) for both"
-    return row
+def one_thread(bench: Callable[[Sizes, torch.Generator], Row]) -> Callable[[Sizes, torch.Generator], Row]:
+    """The same row with torch limited to one thread. On a shared, busy 2-core machine each parallel
+    op of the default 2 threads can wait a scheduler slice for a descheduled thread; that penalises
+    the engine's many short passes far more than one long sort or a dense matrix op."""
+    def run(sizes: Sizes, gen: torch.Generator) -> Row:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            row = bench(sizes, gen)
+        finally:
+            torch.set_num_threads(threads)
+        row.name += ", 1 thread"
+        row.timed += "; torch.set_num_threads(1) for engine and reference"
+        return row
+    return run
 
 
 def bench_soap(sizes: Sizes, gen: torch.Generator) -> Row:
@@ -278,7 +280,7 @@ def bench_soap(sizes: Sizes, gen: torch.Generator) -> Row:
                 f"dense step at B = {sizes.soap_check_batch}")
 
 
-BENCHES = (bench_dense_pairs, bench_vs_sort, bench_vs_sort_one_thread, bench_soap)
+BENCHES = (bench_dense_pairs, bench_vs_sort, bench_soap)
 
 HEADERS = ["benchmark", "N", "engine (s)", "reference (s)", "ratio (ref/engine)", "goal", "met", "max rel diff",
            "engine min (s)", "reference min (s)"]
@@ -314,7 +316,8 @@ def run_benchmark(sizes: Sizes, seed: int = 0, quick: bool = False) -> dict:
     """Run all rows and return the report (environment, sizes, rows) as a dict of plain values."""
     gen, _ = make_generators(seed)
     load_before = os.getloadavg()
-    rows = [bench(sizes, gen) for bench in progress(BENCHES, desc="pairwise bench", total=len(BENCHES))]
+    benches = list(BENCHES) + ([one_thread(b) for b in BENCHES] if torch.get_num_threads() > 1 else [])
+    rows = [bench(sizes, gen) for bench in progress(benches, desc="pairwise bench", total=len(benches))]
     return {
         "benchmark": "pairwise",
         "quick": quick,
