@@ -300,7 +300,8 @@ def to_markdown(report: dict) -> str:
         f"{report['sizes']['dense_repeats']} for row 1, {report['sizes']['soap_dense_repeats']} for row 3)"
         + (" — QUICK sizes, not the real benchmark" if report["quick"] else "") + ". "
         f"Engine and reference runs alternate; 1-minute load average {env['loadavg_1min_before']} before, "
-        f"{env['loadavg_1min_after']} after (a shared machine: compare with the min columns).",
+        f"{env['loadavg_1min_after']} after (a shared machine: compare with the min columns). "
+        f"Whole run: {report['wall_s']} s.",
         "",
         markdown_table(HEADERS, rows),
         "What was timed:",
@@ -315,7 +316,7 @@ def to_markdown(report: dict) -> str:
 def run_benchmark(sizes: Sizes, seed: int = 0, quick: bool = False) -> dict:
     """Run all rows and return the report (environment, sizes, rows) as a dict of plain values."""
     gen, _ = make_generators(seed)
-    load_before = os.getloadavg()
+    load_before, t0 = os.getloadavg(), time.perf_counter()
     benches = list(BENCHES) + ([one_thread(b) for b in BENCHES] if torch.get_num_threads() > 1 else [])
     rows = [bench(sizes, gen) for bench in progress(benches, desc="pairwise bench", total=len(benches))]
     return {
@@ -326,6 +327,7 @@ def run_benchmark(sizes: Sizes, seed: int = 0, quick: bool = False) -> dict:
                         "machine": f"{platform.machine()} {platform.processor() or platform.system()}".strip(),
                         "loadavg_1min_before": round(load_before[0], 2),
                         "loadavg_1min_after": round(os.getloadavg()[0], 2)},
+        "wall_s": round(time.perf_counter() - t0, 1),
         "sizes": asdict(sizes),
         "rows": [asdict(r) for r in rows],
     }
