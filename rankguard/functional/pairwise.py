@@ -147,15 +147,16 @@ class _GroupedHingeRowSums(torch.autograd.Function):
         if weights is None:
             w = (order >= n_pos).to(torch.float64).unsqueeze(0)
         else:  # zero weight at the positives' columns
-            w = torch.nn.functional.pad(weights, (n_pos, 0)).index_select(1, order)
+            w = torch.nn.functional.pad(weights, (n_pos, 0))
+            w = w.gather(1, order.expand_as(w))  # (gather beats index_select along dim 1)
         G = w.shape[0]
         moments = torch.empty((3 if squared else 2) * G, K, dtype=torch.float64, device=keys.device)
         moments[:G] = w
         torch.mul(w, x, out=moments[G:2 * G])
         if squared:
             torch.mul(moments[G:2 * G], x, out=moments[2 * G:])
-        sums = _padded_cumsum(moments).index_select(1, at)  # over the negatives before each positive
-        xa = x[at]
+        sums = _padded_cumsum(moments).gather(1, at.expand(moments.shape[0], n_pos))  # negatives before each positive
+        xa = x.index_select(0, at)
         count = sums[:G]
         lin = sums[G:2 * G].sub_(xa * count)  # Σ_active v (n_j − a_i)
         if squared:
@@ -183,16 +184,17 @@ class _GroupedHingeRowSums(torch.autograd.Function):
         if ctx.need_neg_grad:
             # Σ over the positives after (strictly below) each column: row total minus inclusive prefix.
             placed = torch.zeros((2 if ctx.squared else 1) * G, K, dtype=torch.float64, device=g.device)
-            placed[:G].index_copy_(1, at, g)
+            cols = at.expand(G, n_pos)
+            placed[:G].scatter_(1, cols, g)
             if ctx.squared:
-                placed[G:].index_copy_(1, at, g * x[at])
+                placed[G:].scatter_(1, cols, g * x.index_select(0, at))
             prefix = _padded_cumsum(placed)
             below = torch.sub(prefix[:, K:], prefix[:, 1:])
             if ctx.squared:  # 2 Σ_g v_gj Σ_below G_gi (n_j − a_i)
                 per_col = below[:G].mul_(x).sub_(below[G:]).mul_(w).sum(dim=0).mul_(2.0)
             else:
                 per_col = below.mul_(w).sum(dim=0)
-            grad_neg = per_col[inv[n_pos:]].to(ctx.dtype)
+            grad_neg = per_col.index_select(0, inv[n_pos:]).to(ctx.dtype)
         return grad_pos, grad_neg, None, None, None, None, None
 
 

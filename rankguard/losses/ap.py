@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from rankguard._validation import binary_labels_tensor, check_scores_tensor
-from rankguard.functional.pairwise import SURROGATES, pairwise_row_sums
+from rankguard.functional.pairwise import SURROGATES, _grouped_row_sums
 
 _TRANSFORMS = ("sigmoid", None)
 
@@ -40,9 +40,9 @@ class APLoss(nn.Module):
     weights are detached, so the gradient is the SOAP stochastic gradient of −AP. The sum over s
     runs over **every** sample of the batch, the positive i itself included (the diagonal pair
     contributes ℓ(m) > 0), exactly as the formula reads and as LibAUC does. Because the weights
-    factor per row, Σ_s w_is ℓ_is = (u_pos[i]/u_all[i]²)·Σ_s ℓ_is − (1/u_all[i])·Σ_{s∈P} ℓ_is: two
-    calls of :func:`~rankguard.functional.pairwise.pairwise_row_sums` (positives vs the batch,
-    positives vs positives), O(B log B) time and O(B) memory.
+    factor per row, Σ_s w_is ℓ_is = (u_pos[i]/u_all[i]²)·Σ_s ℓ_is − (1/u_all[i])·Σ_{s∈P} ℓ_is: one
+    call of :func:`~rankguard.functional.pairwise.pairwise_row_sums_grouped` (positives vs the batch
+    under the weightings 1 and y_s, one sort), O(B log B) time and O(B) memory.
 
     Args:
         num_samples: size of the dataset; ``index`` values must lie in ``[0, num_samples)``.
@@ -113,11 +113,14 @@ class APLoss(nn.Module):
         if index.shape[0] != length:
             raise ValueError(f"`index` has length {index.shape[0]} but the scores have length {length}")
         index = index.to(device=self.u_all.device, dtype=torch.long)
-        lo, hi = int(index.min()), int(index.max())
+        lo, hi = (int(v) for v in torch.aminmax(index))
         if lo < 0 or hi >= self.num_samples:
             bad = lo if lo < 0 else hi
             raise IndexError(f"`index` holds {bad}, outside [0, num_samples={self.num_samples})")
-        if torch.unique(index).numel() != length:
+        # distinct <=> no two equal neighbours once sorted; int32 keys (when they fit) take torch's radix sort
+        keys = index.to(torch.int32) if self.num_samples <= torch.iinfo(torch.int32).max else index
+        ordered = torch.sort(keys).values
+        if bool((ordered[1:] == ordered[:-1]).any()):
             raise ValueError("`index` repeats a dataset index within the batch; each sample may appear once")
         return index
 
@@ -128,24 +131,26 @@ class APLoss(nn.Module):
             raise ValueError("`scores` is empty; a batch needs at least one positive")
         is_pos = binary_labels_tensor(labels, "labels", length=batch).to(scores.device)
         index = self._check_index(index, batch)
-        n_pos = int(is_pos.sum())
+        pos_at = is_pos.nonzero().squeeze(1)
+        n_pos = pos_at.shape[0]
         if n_pos == 0:
             raise ValueError("`labels` has no positive in this batch; SOAP needs at least one positive per batch")
 
         h = torch.sigmoid(scores) if self.score_transform == "sigmoid" else scores
-        h_pos = h[is_pos]
-        # per positive i: Σ_s ℓ_is over the whole batch, and over its positives only
-        rows_all = pairwise_row_sums(h_pos, h, self.surrogate, self.margin)
-        rows_pos = pairwise_row_sums(h_pos, h_pos, self.surrogate, self.margin)
+        # per positive i, from one sort of the batch: Σ_s ℓ_is over the whole batch (weight 1) and over
+        # its positives (weight y_s). The inputs were checked above, so the engine is called directly.
+        y = is_pos.to(torch.float64)
+        rows = _grouped_row_sums(h.index_select(0, pos_at), h, torch.stack((torch.ones_like(y), y)),
+                                 self.surrogate, self.margin)
 
-        idx_pos = index[is_pos.to(index.device)]
-        buf = self.u_all.dtype
+        idx_pos = index.index_select(0, pos_at.to(index.device))
         with torch.no_grad():
             g = self.gamma
-            u_all = (1 - g) * self.u_all[idx_pos] + g * rows_all.detach().to(self.u_all.device, buf) / batch
-            u_pos = (1 - g) * self.u_pos[idx_pos] + g * rows_pos.detach().to(self.u_pos.device, buf) / batch
-            self.u_all[idx_pos] = u_all
-            self.u_pos[idx_pos] = u_pos
-            coef_all = (u_pos / u_all ** 2).to(h.device, h.dtype)
-            coef_pos = (1.0 / u_all).to(h.device, h.dtype)
-        return ((coef_all * rows_all).sum() - (coef_pos * rows_pos).sum()) / (n_pos * batch)
+            means = rows.detach().to(self.u_all.device, self.u_all.dtype) / batch
+            u_all = self.u_all.index_select(0, idx_pos).mul_(1 - g).add_(means[0], alpha=g)
+            u_pos = self.u_pos.index_select(0, idx_pos).mul_(1 - g).add_(means[1], alpha=g)
+            self.u_all.index_copy_(0, idx_pos, u_all)
+            self.u_pos.index_copy_(0, idx_pos, u_pos)
+            # Σ_s w_is ℓ_is = (u_pos/u_all²)·Σ_s ℓ_is − (1/u_all)·Σ_s y_s ℓ_is
+            coef = torch.stack((u_pos / u_all ** 2, -1.0 / u_all)).to(h.device, h.dtype)
+        return (coef * rows).sum() / (n_pos * batch)
