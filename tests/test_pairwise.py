@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from rankguard.functional import SURROGATES, pairwise_loss, pairwise_loss_masked, pairwise_row_sums
-from reference_pairwise import pairwise_loss_dense, pairwise_loss_masked_loop, row_sums_dense
+from rankguard.functional.pairwise import _sort_descending_stable, pairwise_row_sums_grouped
+from reference_pairwise import pairwise_loss_dense, pairwise_loss_masked_loop, row_sums_dense, surrogate_dense
 
 RTOL = 1e-10
 
@@ -224,3 +225,121 @@ def test_inputs_are_not_modified(surrogate):
         pairwise_loss_masked(scores, pos_mask, ~pos_mask, surrogate).backward()
         for t, c in zip((pos, neg, scores), copies):
             assert torch.equal(t.detach(), c)
+
+
+# ---- pairwise_row_sums_grouped: several weightings of the negatives, one sort ----
+
+def grouped_dense(pos, neg, weights, surrogate, margin):
+    """R[g, i] = Σ_j v[g, j] ℓ(m − (p_i − n_j)) via the n⁺×n⁻ matrix."""
+    ell = surrogate_dense(margin - (pos[:, None] - neg[None, :]), surrogate)
+    return weights @ ell.T
+
+
+def check_grouped(pos, neg, weights, surrogate, margin):
+    p, n = pos.clone().requires_grad_(), neg.clone().requires_grad_()
+    got = pairwise_row_sums_grouped(p, n, weights, surrogate, margin)
+    p_ref, n_ref = pos.clone().requires_grad_(), neg.clone().requires_grad_()
+    ref = grouped_dense(p_ref, n_ref, weights, surrogate, margin)
+    assert got.shape == ref.shape == (weights.shape[0], pos.shape[0])
+    assert rel_err(got.detach(), ref.detach()) <= RTOL, (got, ref)
+    upstream = torch.randn(ref.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(pos.numel()))
+    got_grads = torch.autograd.grad((got * upstream).sum(), (p, n))
+    ref_grads = torch.autograd.grad((ref * upstream).sum(), (p_ref, n_ref))
+    for name, g, r in zip(("pos", "neg"), got_grads, ref_grads):
+        assert rel_err(g, r) <= RTOL, (name, g, r)
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+@pytest.mark.parametrize("ties", [False, True])
+def test_grouped_matches_dense(surrogate, ties):
+    gen = torch.Generator().manual_seed(77 + ties)
+    for k, (n_pos, n_neg, groups) in enumerate([(1, 1, 1), (1, 6, 3), (8, 1, 2), (40, 55, 1), (300, 200, 4)]):
+        pos = make_scores(gen, n_pos, ties)
+        neg = make_scores(gen, n_neg, ties) - 0.5
+        weights = torch.randn(groups, n_neg, generator=gen, dtype=torch.float64)  # any sign
+        if k % 2:
+            weights[0] = 1.0  # one group is the plain row sum
+        check_grouped(pos, neg, weights, surrogate, (0.0, 1.0, 0.5)[k % 3])
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_grouped_soap_layout_positives_inside_the_negatives(surrogate):
+    """SOAP's use: the positives are members of the batch, weights 1 and y; integer scores put many pairs
+    exactly on the hinge (t = 0)."""
+    gen = torch.Generator().manual_seed(5)
+    batch = torch.randint(-4, 5, (90,), generator=gen).double() / 2
+    y = (torch.rand(90, generator=gen) < 0.4).double()
+    y[0] = 1.0
+    check_grouped(batch[y.bool()], batch, torch.stack([torch.ones_like(y), y]), surrogate, 0.5)
+    # and the first row equals pairwise_row_sums
+    rows = pairwise_row_sums_grouped(batch[y.bool()], batch, torch.stack([torch.ones_like(y), y]), surrogate, 0.5)
+    torch.testing.assert_close(rows[0], pairwise_row_sums(batch[y.bool()], batch, surrogate, 0.5), rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_grouped_hand_example_and_errors():
+    pos = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    neg = torch.tensor([0.5, 2.0], dtype=torch.float64)
+    v = torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, -2.0]], dtype=torch.float64)
+    # hinge pair values: p=1: [0.5, 2];  p=2: [0, 1]
+    assert pairwise_row_sums_grouped(pos, neg, v, "hinge", 1.0).tolist() == [[2.5, 1.0], [0.5, 0.0], [-4.0, -2.0]]
+    with pytest.raises(ValueError, match="neg_weights"):
+        pairwise_row_sums_grouped(pos, neg, torch.ones(2, 3))
+    with pytest.raises(ValueError, match="neg_weights"):
+        pairwise_row_sums_grouped(pos, neg, torch.ones(2))
+    with pytest.raises(ValueError, match="neg_weights"):
+        pairwise_row_sums_grouped(pos, neg, torch.ones(0, 2))
+    with pytest.raises(ValueError, match="neg_weights"):
+        pairwise_row_sums_grouped(pos, neg, torch.tensor([[1.0, float("nan")]]))
+    with pytest.raises(ValueError, match="neg_weights"):
+        pairwise_row_sums_grouped(pos, neg, torch.ones(1, 2, requires_grad=True))
+    with pytest.raises(TypeError, match="neg_weights"):
+        pairwise_row_sums_grouped(pos, neg, torch.ones(1, 2, dtype=torch.long))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_descending_sort_matches_stable_float_sort(dtype):
+    """The integer-keyed sort (float32/float64; float16 falls back to torch's float sort) gives the order of a
+    stable descending float sort — ±0.0 equal, negatives below positives — above and below the size where
+    torch switches to a radix sort."""
+    gen = torch.Generator().manual_seed(8)
+    for n in (37, 40_000):
+        x = (torch.randint(-20, 21, (n,), generator=gen).to(torch.float64) / 4).to(dtype)
+        x[torch.randperm(n, generator=gen)[: n // 10]] = -0.0
+        x[torch.randperm(n, generator=gen)[: n // 10]] = 0.0
+        values, order = _sort_descending_stable(x)
+        ref_values, ref_order = torch.sort(x, descending=True, stable=True)
+        assert torch.equal(order, ref_order) and torch.equal(values, ref_values)
+
+
+@pytest.mark.parametrize("surrogate", ["squared_hinge", "hinge"])
+def test_signed_zero_keys_tie(surrogate):
+    """a_i = −0.0 − 0 and n_j = +0.0 are equal: t = 0, an inactive pair (gradient 0 for the hinges)."""
+    for dtype in (torch.float32, torch.float64):
+        pos = torch.tensor([-0.0, 1.0], dtype=dtype, requires_grad=True)
+        neg = torch.tensor([0.0, -0.0, 2.0], dtype=dtype, requires_grad=True)
+        got = pairwise_loss(pos, neg, surrogate, 0.0, reduction="sum")
+        g = torch.autograd.grad(got, (pos, neg))
+        p_ref = pos.detach().clone().requires_grad_()
+        n_ref = neg.detach().clone().requires_grad_()
+        ref = pairwise_loss_dense(p_ref, n_ref, surrogate, 0.0, reduction="sum")
+        r = torch.autograd.grad(ref, (p_ref, n_ref))
+        assert got.item() == ref.item()
+        assert torch.equal(g[0], r[0]) and torch.equal(g[1], r[1])
+
+
+@pytest.mark.parametrize("surrogate", ["squared_hinge", "hinge"])
+def test_float32_ties_exact(surrogate):
+    """float32 on a grid of quarters: the hinge gradients (sums of quarters, exact) follow the dense matrix exactly,
+    so every pair on the kink t = 0 is inactive as in the dense float32 computation."""
+    gen = torch.Generator().manual_seed(12)
+    pos = torch.randint(-8, 9, (3000,), generator=gen).float() / 4
+    neg = torch.randint(-8, 9, (2000,), generator=gen).float() / 4
+    p, n = pos.clone().requires_grad_(), neg.clone().requires_grad_()
+    got = pairwise_loss(p, n, surrogate, 0.5, reduction="sum")
+    g = torch.autograd.grad(got, (p, n))
+    p_ref, n_ref = pos.clone().requires_grad_(), neg.clone().requires_grad_()
+    ref = pairwise_loss_dense(p_ref, n_ref, surrogate, 0.5, reduction="sum")
+    r = torch.autograd.grad(ref, (p_ref, n_ref))
+    assert abs(got.item() - ref.item()) <= 1e-6 * abs(ref.item())
+    assert torch.equal(g[0], r[0]) and torch.equal(g[1], r[1])
