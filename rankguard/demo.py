@@ -21,7 +21,6 @@ Library entry point: :func:`run_demo`; the CLI is a thin wrapper (:func:`registe
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import time
@@ -36,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rankguard.progress import progress
-from rankguard.runs import RunDir, markdown_table
+from rankguard.runs import RunDir, atomic_write, markdown_table
 from rankguard.seeding import make_generators
 from rankguard.training import LossFn, PositiveShareBatchSampler, ignore_index, train_scorer
 
@@ -281,14 +280,6 @@ def format_table(summary: dict[str, dict[str, dict[str, Any]]], datasets: dict[s
     return markdown_table(["dataset", "test positives", "loss", "test AUC", "test AP", "seeds"], rows)
 
 
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)  # atomic, like rankguard.runs
-
-
 def _report(cfg: DemoConfig, table: str, datasets: dict[str, Any], runs: list[dict[str, Any]],
             plots: list[str], seconds: float) -> str:
     failed = [r for r in runs if "error" in r]
@@ -397,7 +388,7 @@ def _run_demo(cfg: DemoConfig, out_dir: str | os.PathLike, start: float) -> Demo
         metrics["runs"].append(record)
         metrics["summary"] = aggregate(metrics["runs"], cfg)
         run_dir.save_json("metrics.json", metrics)
-        _save_npz(run_dir.file("predictions.npz"), predictions)
+        atomic_write(run_dir.file("predictions.npz"), lambda fh: np.savez(fh, **predictions))
 
     plots = _plot(curves, run_dir, metrics, cfg.seeds[0])
     metrics["status"] = "complete"

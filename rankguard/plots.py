@@ -17,6 +17,7 @@ import numpy as np
 
 from rankguard._validation import binary_labels_np
 from rankguard.metrics.auc import _binary_inputs, _descending_tie_groups
+from rankguard.runs import atomic_write
 
 Curves = Mapping[str, Mapping[str, tuple[Any, Any]]]
 
@@ -93,11 +94,8 @@ def _figure(n_panels: int, panel_size: float = 4.2):
 
 def _save(fig: Any, path: str | os.PathLike) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
-    os.replace(tmp, path)  # atomic: a crash never leaves half a PNG
-    return path
+    fmt = path.suffix.lstrip(".") or "png"
+    return atomic_write(path, lambda fh: fig.savefig(fh, dpi=110, format=fmt))
 
 
 def plot_pr_curves(panels: Curves, path: str | os.PathLike, title: str = "Precision-recall curves",
