@@ -79,6 +79,19 @@ def _common_dtype(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
     return a.to(dtype), b.to(dtype)
 
 
+def _check_pairs(pos_scores: torch.Tensor, neg_scores: torch.Tensor, surrogate: str,
+                 margin: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Checks shared by the pairs-layout entry points; returns (pos, neg) in a common dtype and the margin."""
+    _check_choice(surrogate, SURROGATES, "surrogate")
+    m = _check_margin(margin)
+    check_scores_tensor(pos_scores, "pos_scores")
+    check_scores_tensor(neg_scores, "neg_scores")
+    _check_nonempty(pos_scores, "pos_scores")
+    _check_nonempty(neg_scores, "neg_scores")
+    pos, neg = _common_dtype(pos_scores, neg_scores)
+    return pos, neg, m
+
+
 # --------------------------------------------------------------------------------------------
 # shared pieces
 # --------------------------------------------------------------------------------------------
@@ -125,9 +138,9 @@ def _sort_descending_stable(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 # back with one gather at ``inv``.
 
 class _GroupedHingeRowSums(torch.autograd.Function):
-    """R[g, i] = Σ_j v_gj ℓ(n_j − a_i), a_i = p_i − m, ℓ = relu or relu²; ``weights`` None means v = 1 (G = 1).
+    """R[g, i] = Σ_j v_gj ℓ(n_j − a_i), a_i = p_i − m, ℓ = relu or relu².
 
-    ``weights`` is a constant float64 [G, n⁻] tensor; returns R [G, n⁺].
+    ``weights`` is a constant float64 [G, n⁻] tensor, or None for v = 1 (G = 1); returns R [G, n⁺].
     """
 
     @staticmethod
@@ -216,8 +229,9 @@ def _tie_group_starts(sorted_keys: torch.Tensor, same: torch.Tensor) -> torch.Te
 
 
 class _MaskedHingeRowSums(torch.autograd.Function):
-    """Row sums R[b, k] = Σ_{j ∈ N_b} ℓ(s_bj − a_bk) at the positives k ∈ P_b (0 elsewhere), ℓ = relu or relu².
+    """Row sums R[b, k] = Σ_{j ∈ N_b} ℓ(s_bj − a_bk) at the positives k ∈ P_b (0 elsewhere).
 
+    ℓ = relu or relu²; a_bk = s_bk − m.
     ``scores`` [B, M] with bool masks ``is_pos``/``is_neg`` [B, M] (entries in neither are ignored).
     """
 
@@ -347,13 +361,7 @@ def pairwise_row_sums(pos_scores: torch.Tensor, neg_scores: torch.Tensor,
         >>> pairwise_row_sums(torch.tensor([1.0, 2.0]), torch.tensor([0.5, 2.0]), "hinge", 1.0)
         tensor([2.5000, 1.0000])
     """
-    _check_choice(surrogate, SURROGATES, "surrogate")
-    m = _check_margin(margin)
-    check_scores_tensor(pos_scores, "pos_scores")
-    check_scores_tensor(neg_scores, "neg_scores")
-    _check_nonempty(pos_scores, "pos_scores")
-    _check_nonempty(neg_scores, "neg_scores")
-    pos, neg = _common_dtype(pos_scores, neg_scores)
+    pos, neg, m = _check_pairs(pos_scores, neg_scores, surrogate, margin)
     return _grouped_row_sums(pos, neg, None, surrogate, m)[0]
 
 
@@ -384,12 +392,7 @@ def pairwise_row_sums_grouped(pos_scores: torch.Tensor, neg_scores: torch.Tensor
         tensor([[2.5000, 1.0000],
                 [0.5000, 0.0000]])
     """
-    _check_choice(surrogate, SURROGATES, "surrogate")
-    m = _check_margin(margin)
-    check_scores_tensor(pos_scores, "pos_scores")
-    check_scores_tensor(neg_scores, "neg_scores")
-    _check_nonempty(pos_scores, "pos_scores")
-    _check_nonempty(neg_scores, "neg_scores")
+    pos, neg, m = _check_pairs(pos_scores, neg_scores, surrogate, margin)
     check_scores_tensor(neg_weights, "neg_weights", ndim=2)
     if neg_weights.shape[0] == 0 or neg_weights.shape[1] != neg_scores.shape[0]:
         raise ValueError(f"`neg_weights` must have shape [G, {neg_scores.shape[0]}] with G >= 1 (one row per "
@@ -399,7 +402,6 @@ def pairwise_row_sums_grouped(pos_scores: torch.Tensor, neg_scores: torch.Tensor
                          "`neg_weights.detach()`")
     if neg_weights.device != neg_scores.device:
         raise ValueError(f"`neg_weights` is on {neg_weights.device} but `neg_scores` is on {neg_scores.device}")
-    pos, neg = _common_dtype(pos_scores, neg_scores)
     return _grouped_row_sums(pos, neg, neg_weights.to(torch.float64), surrogate, m)
 
 

@@ -137,8 +137,8 @@ class APLoss(nn.Module):
             raise ValueError("`labels` has no positive in this batch; SOAP needs at least one positive per batch")
 
         h = torch.sigmoid(scores) if self.score_transform == "sigmoid" else scores
-        # per positive i, from one sort of the batch: Σ_s ℓ_is over the whole batch (weight 1) and over
-        # its positives (weight y_s). The inputs were checked above, so the engine is called directly.
+        # per positive i, from one sort (the batch with the positives' keys): Σ_s ℓ_is over the whole batch
+        # (weight 1) and over its positives (weight y_s). Inputs are checked above; the engine is called directly.
         y = is_pos.to(torch.float64)
         rows = _grouped_row_sums(h.index_select(0, pos_at), h, torch.stack((torch.ones_like(y), y)),
                                  self.surrogate, self.margin)
