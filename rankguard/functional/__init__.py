@@ -5,6 +5,8 @@ from rankguard.functional.pairwise import (
     pairwise_loss,
     pairwise_loss_masked,
     pairwise_row_sums,
+    pairwise_row_sums_grouped,
 )
 
-__all__ = ["SURROGATES", "pairwise_loss", "pairwise_loss_masked", "pairwise_row_sums"]
+__all__ = ["SURROGATES", "pairwise_loss", "pairwise_loss_masked", "pairwise_row_sums",
+           "pairwise_row_sums_grouped"]
