@@ -84,6 +84,11 @@ def sfcml_loss(scores: torch.Tensor, pos_mask: torch.Tensor, margin: float = 1.0
     (:func:`rankguard.functional.pairwise.pairwise_loss_masked`) in O(M log M) per row, not O(|P||N|).
     ``"mean"`` averages ``L_b`` over rows with at least one positive and one negative.
 
+    LibCML's ``model/SFCML.py`` writes the squared case per user as
+    ``mean_P(d²) + mean_N(d²) − 2·mean_P(d)·mean_N(d)`` with ``d = s − λ·y`` (``y`` = the user's
+    *training* row, so validation/test items are negatives) and averages it over the batch's users:
+    algebraically the same ``L_b`` and reduction as here (default ``neg_mask = ~pos_mask``).
+
     Shapes: ``scores [B, M]``, ``pos_mask [B, M]`` bool -> scalar (``[B]`` with ``reduction="none"``).
 
     >>> s = torch.tensor([[2.0, 0.0, 1.0]]); p = torch.tensor([[True, False, False]])

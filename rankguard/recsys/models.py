@@ -14,8 +14,11 @@ Defaults:
 * CML (Hsieh et al., WWW 2017): ``s(u, v) = −‖u − v‖²``; rows clipped to the unit ball after each
   step (``constraint="ball"``), or projected to the unit sphere (``"sphere"``); init N(0, 1/√d) as in
   the DPCML code.
-* SFCML (Bao et al., TPAMI 2023; LibCML @35e5c43): rows projected to the unit sphere after init and
-  after every step; ``s(u, v) = 2⟨u, v⟩`` (= 2 − ‖u − v‖² on the sphere).
+* SFCML (Bao et al., TPAMI 2023; LibCML @35e5c43 ``model/SFCML.py``): rows projected to the unit
+  sphere after init and after every optimiser step (items then users); ``s(u, v) = 2⟨u, v⟩``
+  (= 2 − ‖u − v‖² on the sphere). LibCML initialises with ``nn.Embedding``'s N(0, 1) and normalises;
+  after the projection any isotropic Gaussian init gives the same (uniform-on-sphere) rows, so the
+  ``init_std`` here only matters before the first projection. No dropout, no bias terms.
 """
 
 from __future__ import annotations
