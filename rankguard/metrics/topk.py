@@ -76,6 +76,11 @@ def _check_ks(ks: Sequence[int]) -> list[int]:
     return out
 
 
+def _row_chunk(n_items: int) -> int:
+    """Rows per chunk of :func:`relevant_positions` (~1M scores)."""
+    return max(1, (1 << 20) // max(n_items, 1))
+
+
 def _tie_chunk(n_items: int) -> int:
     """Rows per chunk of the tie fallback (~16M elements)."""
     return max(1, (1 << 24) // max(n_items, 1))
@@ -109,25 +114,13 @@ def _stable_positions(neg_rows: torch.Tensor, row: torch.Tensor, items: torch.Te
     return inverse[row, items] + 1
 
 
-def relevant_positions(scores: torch.Tensor, rel_user: torch.Tensor, rel_item: torch.Tensor,
-                       excl_user: torch.Tensor | None = None,
-                       excl_item: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Where each relevant candidate lands in its user's ranking (no full argsort needed).
-
-    ``scores`` [U, I]; relevant pairs ``(rel_user, rel_item)`` [M], sorted by user, unique, and
-    disjoint from the excluded pairs ``(excl_user, excl_item)`` [E] (unique). Returns per relevant
-    entry: ``user``, ``item``, ``pos`` (1-based position in the stable order score desc / item
-    index asc), ``above`` (#candidates with a strictly higher score), ``upto`` (#candidates with a
-    higher or equal score); and per user ``n_candidates`` [U].
-
-    Cost: one values-only row sort, two batched binary searches; users whose relevant items tie
-    with other candidates get one stable argsort of their rows to place the ties.
-    """
+def _positions_by_sort(scores: torch.Tensor, user: torch.Tensor, item: torch.Tensor,
+                       excl_user: torch.Tensor | None, excl_item: torch.Tensor | None
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(above, upto, pos) from one values-only row sort and two batched binary searches; users
+    whose relevant items tie with other candidates get one stable argsort of their rows."""
     n_users, n_items = scores.shape
     device = scores.device
-    user, item = rel_user.to(device), rel_item.to(device)
-    if excl_user is not None:
-        excl_user, excl_item = excl_user.to(device), excl_item.to(device)
     neg, sorted_neg = _masked_negated(scores, excl_user, excl_item)
     value = neg[user, item]
     n_rel = torch.bincount(user, minlength=n_users)
@@ -149,6 +142,120 @@ def relevant_positions(scores: torch.Tensor, rel_user: torch.Tensor, rel_item: t
             in_chunk = (local >= lo) & (local < lo + step)
             t = tied[in_chunk]
             pos[t] = _stable_positions(neg[tied_users[lo:lo + step]], local[in_chunk] - lo, item[t])
+    return above, upto, pos
+
+
+def _positions_by_bins(scores: torch.Tensor, user: torch.Tensor, item: torch.Tensor,
+                       excl_user: torch.Tensor | None, excl_item: torch.Tensor | None,
+                       max_pairs: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """(above, upto, pos) without sorting the rows; ``None`` if bins are too crowded.
+
+    Each score goes to a bin by a per-row map that never decreases with the score (so a higher
+    bin means a higher score): bins 1..NB-2 span the user's relevant scores, bin 0 holds lower
+    scores, excluded items go to bin NB (never counted). Then for a relevant item ``r`` in bin
+    ``b``: ``above = #candidates in bins > b + #candidates in b with a higher score``; the second
+    term (and the ties, placed by item index) comes from exact comparisons with the few
+    candidates of bin ``b``. Full [U, I] passes: the bin map, one histogram, one flag gather.
+    """
+    n_users, n_items = scores.shape
+    device = scores.device
+    n_bins = max(8, n_items // 2)
+    value = scores[user, item]
+    big = torch.finfo(scores.dtype).max
+    lo = torch.full((n_users,), big, dtype=scores.dtype, device=device).scatter_reduce_(0, user, value, "amin")
+    hi = torch.full((n_users,), -big, dtype=scores.dtype, device=device).scatter_reduce_(0, user, value, "amax")
+    lo = torch.where(lo <= hi, lo, torch.zeros_like(lo))  # users without relevant items
+    span = hi - lo
+    # one relevant score (or all equal): any positive width keeps the map monotone
+    span = torch.where(span > 0, span, torch.clamp(lo.abs(), min=1.0) * 2.0 ** -10)
+    scale = torch.nan_to_num((n_bins - 2.5) / span, posinf=big)
+    # bin = clamp(s * scale + 1 - lo * scale, 0, NB - 1): lo * scale stays finite (span >= ulp(lo)
+    # or |lo| 2^-10), so no inf - inf; an overflowing s * scale lands in an end bin
+    x = scores * scale[:, None]
+    x.add_((1.0 - lo * scale)[:, None]).clamp_(0.0, n_bins - 1.0)
+    bins = x.to(torch.int64)
+    del x
+    if excl_user is not None:
+        bins[excl_user, excl_item] = n_bins
+    hist = torch.zeros(n_users, n_bins + 1, dtype=torch.int64, device=device)
+    hist.scatter_add_(1, bins, torch.ones(1, 1, dtype=torch.int64, device=device).expand(n_users, n_items))
+    rel_bin = bins[user, item]
+    size = hist[user, rel_bin]  # candidates sharing the relevant item's bin (itself included)
+    n_pairs = int(size.sum())
+    if max_pairs is None:
+        max_pairs = max(n_users * n_items // 4, 4 * user.numel())
+    if n_pairs > max_pairs:
+        return None
+    cum = hist[:, :n_bins].cumsum(1)
+    n_cand = cum[:, -1]
+    higher_bins = n_cand[user] - cum[user, rel_bin]
+    # list the candidates of the bins holding a relevant item, grouped by (user, bin)
+    flag = torch.zeros(n_users, n_bins + 1, dtype=torch.bool, device=device)
+    flag[user, rel_bin] = True
+    flag[:, n_bins] = False
+    flat = torch.nonzero(flag.gather(1, bins).flatten()).flatten()
+    group = bins.flatten()[flat] + (flat // n_items) * (n_bins + 1)
+    group, order = torch.sort(group, stable=True)
+    member_score = scores.flatten()[flat[order]]
+    member_item = flat[order] % n_items
+    start = torch.searchsorted(group, user * (n_bins + 1) + rel_bin)
+    # every (relevant item, member of its bin) pair, compared exactly
+    owner = torch.repeat_interleave(torch.arange(user.numel(), device=device), size, output_size=n_pairs)
+    offset = torch.arange(n_pairs, device=device) - (torch.cumsum(size, 0) - size)[owner]
+    member = start[owner] + offset
+    ms, mi, v = member_score[member], member_item[member], value[owner]
+    k = user.numel()
+
+    def count(mask: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(k, dtype=torch.int64, device=device).index_add_(0, owner, mask.to(torch.int64))
+
+    equal = ms == v
+    above = higher_bins + count(ms > v)
+    upto = above + count(equal)
+    pos = above + count(equal & (mi < item[owner])) + 1
+    return above, upto, pos
+
+
+def relevant_positions(scores: torch.Tensor, rel_user: torch.Tensor, rel_item: torch.Tensor,
+                       excl_user: torch.Tensor | None = None,
+                       excl_item: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Where each relevant candidate lands in its user's ranking (no full argsort needed).
+
+    ``scores`` [U, I]; relevant pairs ``(rel_user, rel_item)`` [M], sorted by user, unique, and
+    disjoint from the excluded pairs ``(excl_user, excl_item)`` [E] (unique). Returns per relevant
+    entry: ``user``, ``item``, ``pos`` (1-based position in the stable order score desc / item
+    index asc), ``above`` (#candidates with a strictly higher score), ``upto`` (#candidates with a
+    higher or equal score); and per user ``n_candidates`` [U].
+
+    With ``s_r`` the relevant item's score, ``pos = above + #{candidates j < r: s_j = s_r} + 1``.
+    Cost: a few elementwise passes over the block (a monotone binning of the scores, a per-user
+    histogram) plus exact comparisons of each relevant item with the candidates of its bin; if
+    too many candidates share bins with relevant items (heavy ties), one values-only row sort and
+    binary searches instead.
+    """
+    n_users, n_items = scores.shape
+    device = scores.device
+    user, item = rel_user.to(device), rel_item.to(device)
+    if excl_user is not None:
+        excl_user, excl_item = excl_user.to(device), excl_item.to(device)
+    if scores.dtype not in (torch.float32, torch.float64):
+        scores = scores.float()  # half precision: exact upcast, keeps ties
+    above, upto, pos = (torch.empty_like(user) for _ in range(3))
+    # row chunks of ~1M scores: the work arrays stay in cache-friendly, reusable memory
+    step = _row_chunk(n_items)
+    bounds = torch.searchsorted(user, torch.arange(0, n_users + step, step, device=device)).tolist()
+    for c, lo in enumerate(range(0, n_users, step)):  # chunks of rows, not a per-user loop
+        a, b = bounds[c], bounds[c + 1]
+        if a == b:
+            continue
+        rows = scores[lo:lo + step]
+        u, i = user[a:b] - lo, item[a:b]
+        eu = ei = None
+        if excl_user is not None:
+            inside = (excl_user >= lo) & (excl_user < lo + step)
+            eu, ei = excl_user[inside] - lo, excl_item[inside]
+        found = _positions_by_bins(rows, u, i, eu, ei)
+        above[a:b], upto[a:b], pos[a:b] = found if found is not None else _positions_by_sort(rows, u, i, eu, ei)
     n_cand = torch.full((n_users,), n_items, dtype=torch.int64, device=device)
     if excl_user is not None:
         n_cand -= torch.bincount(excl_user, minlength=n_users)
