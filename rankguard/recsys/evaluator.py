@@ -207,4 +207,11 @@ class Evaluator:
         if tuple(table.shape) != (self.split.n_users, self.split.n_items):
             raise ValueError(f"`scores` must have shape {(self.split.n_users, self.split.n_items)}, "
                              f"got {tuple(table.shape)}")
-        return self.evaluate(lambda user_ids: table[user_ids.to(table.device)], stage)
+
+        def rows(user_ids: torch.Tensor) -> torch.Tensor:
+            first, n = int(user_ids[0]), user_ids.numel()
+            if int(user_ids[-1]) - first + 1 == n:  # ids are increasing: a contiguous range, no copy
+                return table[first:first + n]
+            return table.index_select(0, user_ids.to(table.device))
+
+        return self.evaluate(rows, stage)
