@@ -114,3 +114,21 @@ def test_evaluate_scores_and_input_errors():
     # half precision scores are accepted (exact upcast)
     half = ev.evaluate(lambda u: scores[u].to(torch.bfloat16), "test")
     assert 0.0 <= half["AUC"] <= 1.0
+
+
+@pytest.mark.parametrize("protocol", ["standard", "authors"])
+def test_evaluate_scores_row_slices_and_gathers_agree_with_score_fn(protocol):
+    """Blocks of contiguous user ids are served as row slices, gapped ones by index_select; both
+    equal evaluating a copying score_fn (users 0, 1 have no test items; a gap is made at 9)."""
+    split, _ = _split(1)
+    test = split.test.tolil()
+    test[9, :] = 0
+    split = Split(split.train, split.val, sp.csr_matrix(test))
+    scores = torch.randn(split.n_users, split.n_items, generator=torch.Generator().manual_seed(1),
+                         dtype=torch.float64)
+    for block_size in (1, 5, 64):
+        ev = Evaluator(split, protocol=protocol, ks=KS, block_size=block_size)
+        want = ev.evaluate(lambda u: scores[u].clone(), "test")
+        got = ev.evaluate_scores(scores, "test")
+        assert got.keys() == want.keys()
+        assert all(_close(got[k], want[k]) for k in want)

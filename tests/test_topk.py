@@ -137,3 +137,88 @@ def test_cross_check_with_ir_measures():
     for theirs, mine in names.items():
         want = np.array([per_query[(theirs, str(u))] for u in range(n_users)])
         np.testing.assert_allclose(ours[mine].numpy(), want, rtol=1e-9, err_msg=theirs)
+
+
+def _metric_names(ks=KS):
+    return [f"{m}@{k}" for m in ("P", "R", "NDCG") for k in ks] + ["MAP", "MRR", "AUC"]
+
+
+def _assert_matches_reference(scores, relevant, exclude, dtype=torch.float64):
+    ref = _reference(scores, relevant, exclude)
+    out = ranking_metrics(torch.tensor(scores, dtype=dtype), torch.tensor(relevant), ks=KS,
+                          exclude=torch.tensor(exclude))
+    for name in _metric_names():
+        want = np.array([math.nan if r is None else r[name] for r in ref])
+        np.testing.assert_allclose(out[name].numpy(), want, rtol=1e-12, atol=0, equal_nan=True, err_msg=name)
+
+
+def _awkward_scores(rng, shape):
+    """Ties, signed zeros, subnormals and values near the float64 limits, mixed in one row."""
+    pool = np.array([0.0, -0.0, 5e-324, -5e-324, 1e-310, 1e308, -1e308, 1.7e308, -1.7e308, 1.0,
+                     1.0 + 2.0 ** -52, -1.0, 3.5, 3.5, 1e-300])
+    scores = rng.choice(pool, size=shape)
+    smooth = rng.random(shape) < 0.3
+    scores[smooth] = rng.normal(size=int(smooth.sum())) * 10.0 ** rng.integers(-5, 5, size=int(smooth.sum()))
+    return scores
+
+
+@pytest.mark.parametrize("path", ["bins", "sort"])
+@pytest.mark.parametrize("seed", range(4))
+def test_each_ranking_path_matches_loop_reference(monkeypatch, path, seed):
+    """The binning path (forced even when bins are crowded) and the sort fallback, separately."""
+    from rankguard.metrics import topk
+
+    bins = topk._positions_by_bins
+    if path == "bins":
+        monkeypatch.setattr(topk, "_positions_by_bins",
+                            lambda *a: bins(*a, max_pairs=1 << 40))
+    else:
+        monkeypatch.setattr(topk, "_positions_by_bins", lambda *a: None)
+    rng = np.random.default_rng(100 + seed)
+    for levels in (2, 7, 10 ** 6):
+        scores, relevant, exclude = _random_block(rng, n_users=15, n_items=40, levels=levels)
+        scores = scores - levels / 2  # negative, zero and positive scores
+        for dtype in (torch.float64, torch.float32):
+            _assert_matches_reference(scores, relevant, exclude, dtype)
+    scores, relevant, exclude = _random_block(rng, n_users=15, n_items=40)
+    _assert_matches_reference(_awkward_scores(rng, scores.shape), relevant, exclude)
+    relevant[:] = False  # one relevant item per user: the bins' width comes from a single score
+    relevant[np.arange(15), rng.integers(0, 40, size=15)] = True
+    _assert_matches_reference(_awkward_scores(rng, scores.shape), relevant, exclude & ~relevant)
+
+
+def test_binning_path_is_taken_on_continuous_scores_and_agrees_with_sort(monkeypatch):
+    """Distinct continuous scores (the common case) use the binning path; many rows span several
+    row chunks. Positions, ``above`` and ``upto`` equal those of the sort path exactly."""
+    from rankguard.metrics import topk
+
+    rng = np.random.default_rng(5)
+    n_users, n_items = 700, 3000  # > one row chunk
+    scores = torch.tensor(rng.normal(size=(n_users, n_items)))
+    scores[7, :50] = scores[7, 60]  # a tie group holding a relevant item
+    relevant = torch.tensor(rng.random((n_users, n_items)) < 0.01)
+    relevant[7, 60] = relevant[7, 10] = True
+    exclude = torch.tensor(rng.random((n_users, n_items)) < 0.1) & ~relevant
+    rel_user, rel_item = relevant.nonzero(as_tuple=True)
+    excl_user, excl_item = exclude.nonzero(as_tuple=True)
+    calls = []
+    bins = topk._positions_by_bins
+
+    def spy(*args):
+        found = bins(*args)
+        calls.append(found is not None)
+        return found
+
+    monkeypatch.setattr(topk, "_positions_by_bins", spy)
+    fast = topk.relevant_positions(scores, rel_user, rel_item, excl_user, excl_item)
+    assert len(calls) > 1 and all(calls)
+    monkeypatch.setattr(topk, "_positions_by_bins", lambda *a: None)
+    slow = topk.relevant_positions(scores, rel_user, rel_item, excl_user, excl_item)
+    for key in ("pos", "above", "upto", "n_candidates"):
+        assert torch.equal(fast[key], slow[key]), key
+    # brute force for the tied user: position = 1 + #higher + #equal with a lower index
+    cand = ~exclude[7]
+    for item in (60, 10):
+        s = scores[7, item]
+        want = int(((scores[7] > s) & cand).sum() + ((scores[7] == s) & cand)[:item].sum()) + 1
+        assert int(fast["pos"][(rel_user == 7) & (rel_item == item)]) == want

@@ -192,7 +192,6 @@ def _positions_by_bins(scores: torch.Tensor, user: torch.Tensor, item: torch.Ten
     # list the candidates of the bins holding a relevant item, grouped by (user, bin)
     flag = torch.zeros(n_users, n_bins + 1, dtype=torch.bool, device=device)
     flag[user, rel_bin] = True
-    flag[:, n_bins] = False
     flat = torch.nonzero(flag.gather(1, bins).flatten()).flatten()
     group = bins.flatten()[flat] + (flat // n_items) * (n_bins + 1)
     group, order = torch.sort(group, stable=True)
