@@ -1,14 +1,28 @@
-"""2stS: two-stage sampling (Tran, Sweeney, Lee, SIGIR 2019, "Improving collaborative metric learning
-with efficient negative sampling").
+"""2stS: two-stage sampling (Tran, Hennequin, Royo-Letelier, Moussallam, SIGIR 2019, "Improving
+collaborative metric learning with efficient negative sampling").
 
-Our reading of the method, as used in the DPCML comparison:
+What this class does (a *hardest-of-popular-candidates* variant):
 
 1. stage one draws ``C = 300`` candidates per ``(u, i⁺)`` with probability ∝ training popularity
-   (``deg(j)^β``, β = 1) — cheap, and it makes popular items (the frequent hard negatives) likely;
-2. stage two keeps the ``S`` candidates the model currently finds hardest, i.e. with the largest
-   score (smallest distance) — Tran et al. rank the candidate set by the model's inner product.
-   Their "spread-out" part is a regulariser on the embeddings (global orthogonal regularisation),
-   not part of the sampler; it is not applied here.
+   (``deg(j)^β``, β = 1), rejecting the user's training positives;
+2. stage two keeps, deterministically, the ``S`` candidates with the largest model score for the
+   *user* (smallest user–item distance).
+
+What the DPCML code (statusrank/DPCML @1fd74fa, ``sampler/two-stage_sampler.py``, class
+``SpreadoutSampler``) and Tran et al. do instead in stage two — not implemented here:
+
+* one candidate set of ``C`` items per batch, drawn ∝ popularity *without replacement*;
+* per pair, weights from the *item–item* inner product ``x = ⟨v_{i⁺}, v_j⟩`` of the positive item
+  and each candidate: ``w_j ∝ (1 − x²)^{1 − (d − 1)/2}`` for ``x > 0`` and ``w_j = 0`` otherwise (the
+  inverse-density "distance-weighted sampling" of Wu et al., ICCV 2017 — the "spread-out" part);
+* ``S`` negatives *sampled* ∝ ``w`` without replacement (uniform when all weights are 0); training
+  positives re-drawn a few times.
+
+The deterministic user-score top-``S`` here concentrates every update on the popular unobserved items,
+which are exactly the likely validation/test positives; on ML-100K this collapses the ranking
+(test P@3 0.00, AUC 61, ``results/recsys_quality.md``). A faithful port needs item embeddings in the
+sampler callback and positive-aware Monte Carlo diagnostics (``diagnostics.monte_carlo_distribution``
+passes item 0 as every positive), so it is left for a separate change.
 
 Each kept negative is its own triplet. The resulting distribution has no simple closed form; the
 diagnostics estimate it by Monte Carlo.
