@@ -159,6 +159,11 @@ def _candidate_scores(model: EmbeddingModel):
     def fn(users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return model.score(users).gather(1, items)
+
+    def item_embeddings(items: torch.Tensor) -> torch.Tensor:  # 2stS "spreadout" weights items by ⟨v_i⁺, v_j⟩
+        with torch.no_grad():
+            return model.item[items]
+    fn.item_embeddings = item_embeddings  # type: ignore[attr-defined]
     return fn
 
 
@@ -222,8 +227,9 @@ def build_objective(config: TrainConfig, train: sp.csr_matrix, rng: np.random.Ge
     kwargs: dict[str, Any] = {}
     if name in ("unis", "pops") or config.model == "mf-bpr":
         kwargs["n_negatives"] = config.n_negatives
-    elif name == "2sts":
+    elif name == "2sts":  # DPCML's SpreadoutSampler: item-item distance-weighted stage two
         kwargs["n_negatives"] = config.n_negatives
+        kwargs["stage_two"] = "spreadout"
         kwargs.update(config.extra.get("sampler_kwargs", {}))
     else:  # hars: the closest of n_negatives uniform candidates, one triplet per pair
         kwargs["n_candidates"] = config.n_negatives
