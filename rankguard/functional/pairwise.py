@@ -107,6 +107,10 @@ def _padded_cumsum(values: torch.Tensor) -> torch.Tensor:
 
 # float dtype -> (integer dtype of the same width, index of its sign bit)
 _SORTABLE_INT = {torch.float32: (torch.int32, 31), torch.float64: (torch.int64, 63)}
+# torch 2.x sorts integer tensors of >= 2**15 elements by radix sort; measured here (2 cores), a stable
+# sort of 20,000 int32 keys takes ~950 µs, of 32,768 keys ~230 µs
+_RADIX_MIN = 2 ** 15
+_RADIX_PAD_FROM = 4096
 
 
 def _sort_descending_stable(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,7 +128,16 @@ def _sort_descending_stable(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     magnitude = torch.iinfo(int_dtype).max
     bits = (keys + 0.0).view(int_dtype)
     desc = bits.bitwise_xor((bits >> sign_bit).bitwise_and_(magnitude)).bitwise_not_()
-    sorted_desc, order = torch.sort(desc, stable=True)
+    n = desc.shape[0]
+    if _RADIX_PAD_FROM < n < _RADIX_MIN:
+        # torch radix-sorts integers only from 2**15 elements on; below that its stable sort is ~4x
+        # slower than padding up to 2**15 with sentinels that sort last (no finite key maps to the
+        # integer maximum: that pattern is a NaN) and slicing them off
+        pad = desc.new_full((_RADIX_MIN - n,), torch.iinfo(int_dtype).max)
+        sorted_desc, order = torch.sort(torch.cat([desc, pad]), stable=True)
+        sorted_desc, order = sorted_desc[:n], order[:n]
+    else:
+        sorted_desc, order = torch.sort(desc, stable=True)
     undo = sorted_desc.bitwise_not_()  # the flip is its own inverse (it keeps the sign bit)
     undo.bitwise_xor_((undo >> sign_bit).bitwise_and_(magnitude))
     return undo.view(keys.dtype), order
