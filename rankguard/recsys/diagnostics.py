@@ -85,10 +85,20 @@ def hard_pick_distribution(sampler: HardSampler, users: np.ndarray, scores: np.n
 
 def monte_carlo_distribution(sampler: NegativeSampler, users: np.ndarray, n_draws: int,
                              score_fn: CandidateScoreFn | None = None) -> np.ndarray:
-    """Empirical ``q_u(j)`` from ``n_draws`` calls of ``sampler.sample`` per user: ``[B, n_items]``."""
+    """Empirical negative marginal ``q_u(j)`` from ``n_draws`` calls of ``sampler.sample`` per user.
+
+    Each call gets a positive drawn uniformly from the user's training items (the trainer's
+    triplets), so for samplers whose negatives depend on the positive (2stS with spread-out
+    weights) ``q_u`` is the marginal over the user's positives. Returns ``[B, n_items]``.
+    """
     users = np.asarray(users, dtype=np.int64)
     rep = np.repeat(users, n_draws)
-    neg = sampler.sample(rep, np.zeros_like(rep), score_fn)
+    indptr, indices = sampler.train.indptr, sampler.train.indices
+    n_pos = indptr[rep + 1] - indptr[rep]
+    if np.any(n_pos == 0):
+        raise ValueError("`users` must all have at least one training positive")
+    pos_items = indices[indptr[rep] + sampler.rng.integers(0, n_pos)]
+    neg = sampler.sample(rep, pos_items, score_fn)
     local = np.repeat(np.arange(users.size), n_draws)[:, None] * sampler.n_items + neg
     counts = np.bincount(local.ravel(), minlength=users.size * sampler.n_items).astype(np.float64)
     counts = counts.reshape(users.size, sampler.n_items)
@@ -122,7 +132,10 @@ def pair_distribution_tv(train: sp.spmatrix, sampler: NegativeSampler | None,
         return {"tv": 0.0, "user_weighting_tv": user_part, "method": "exact (all pairs)"}
     csr = sp.csr_matrix(train)
     if isinstance(sampler, TwoStageSampler):
-        method = f"monte-carlo ({n_draws} draws x {sampler.n_negatives} negatives / user)"
+        # q_u depends on the positive: the TV of the negative marginal is reported, a lower bound
+        # of the TV over (positive, negative) pairs
+        method = (f"monte-carlo ({n_draws} draws x {sampler.n_negatives} negatives / user; "
+                  "negative marginal, a lower bound)")
     else:
         method = "exact"
     total = 0.0
