@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import platform
 import statistics
@@ -95,21 +96,34 @@ class Timing:
     reference_min: float
 
 
+ENGINE_BURST_S = 0.05  # minimum length of one timed burst of engine calls
+
+
 def time_interleaved(engine_fn: Callable[[], object], reference_fn: Callable[[], object], engine_repeats: int,
                      reference_repeats: int, reference_warmup: int = 1, reference_scale: float = 1.0) -> Timing:
     """Time both functions, alternating engine and reference runs so that a change in machine load
     hits both alike; one untimed engine warm-up run. ``reference_scale`` multiplies the reference
-    times (a reference timed on a known fraction of its work)."""
+    times (a reference timed on a known fraction of its work).
+
+    Like ``timeit``, one engine sample is the mean per call over a burst of back-to-back calls
+    lasting at least ``ENGINE_BURST_S`` (a millisecond call timed alone right after a multi-second
+    dense run mostly measures cold caches and sleeping worker threads, not the engine)."""
+    t0 = time.perf_counter()
     engine_fn()
+    calls = max(1, math.ceil(ENGINE_BURST_S / max(time.perf_counter() - t0, 1e-9)))
     for _ in range(reference_warmup):
         reference_fn()
     eng, ref = [], []
     for k in range(max(engine_repeats, reference_repeats)):
-        for fn, times, n in ((engine_fn, eng, engine_repeats), (reference_fn, ref, reference_repeats)):
-            if k < n:
-                t0 = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t0)
+        if k < engine_repeats:
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                engine_fn()
+            eng.append((time.perf_counter() - t0) / calls)
+        if k < reference_repeats:
+            t0 = time.perf_counter()
+            reference_fn()
+            ref.append(time.perf_counter() - t0)
     ref = [t * reference_scale for t in ref]
     return Timing(statistics.median(eng), min(eng), statistics.median(ref), min(ref))
 
@@ -299,7 +313,8 @@ def to_markdown(report: dict) -> str:
         f"({env['machine']}); median of {report['sizes']['repeats']} repeats (dense: "
         f"{report['sizes']['dense_repeats']} for row 1, {report['sizes']['soap_dense_repeats']} for row 3)"
         + (" — QUICK sizes, not the real benchmark" if report["quick"] else "") + ". "
-        f"Engine and reference runs alternate; 1-minute load average {env['loadavg_1min_before']} before, "
+        f"Engine and reference runs alternate; one engine sample is the mean per call over a burst of "
+        f"back-to-back calls lasting >= {ENGINE_BURST_S} s (timeit-style); 1-minute load average {env['loadavg_1min_before']} before, "
         f"{env['loadavg_1min_after']} after (a shared machine: compare with the min columns). "
         f"Whole run: {report['wall_s']} s.",
         "",
