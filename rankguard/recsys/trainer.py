@@ -28,12 +28,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import io
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -45,7 +42,7 @@ from rankguard.progress import progress
 from rankguard.recsys.data import Split
 from rankguard.recsys.evaluator import Evaluator
 from rankguard.recsys.models import CML, MF, SFCML, EmbeddingModel
-from rankguard.runs import RunDir, markdown_table
+from rankguard.runs import RunDir, atomic_write, markdown_table
 from rankguard.samplers import SAMPLERS, NegativeSampler, make_sampler
 from rankguard.seeding import make_generators
 
@@ -238,21 +235,6 @@ def build_objective(config: TrainConfig, train: sp.csr_matrix, rng: np.random.Ge
     return SampledPairObjective(train, sampler, loss, config.margin, config.cov_weight), sampler
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through a temporary file and an atomic rename (never a half-written checkpoint)."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 @dataclass
 class TrainResult:
     """What :func:`train` returns: the model holding the best state, metrics and history."""
@@ -336,9 +318,9 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
             best_state = copy.deepcopy(model.state_dict())
             bad_evals = 0
             if run is not None:
-                _atomic_torch_save({"config": dataclasses.asdict(config), "n_users": split.n_users,
-                                    "n_items": split.n_items, "epoch": epoch, "state_dict": best_state},
-                                   run.file("checkpoint.pt"))
+                checkpoint = {"config": dataclasses.asdict(config), "n_users": split.n_users,
+                              "n_items": split.n_items, "epoch": epoch, "state_dict": best_state}
+                atomic_write(run.file("checkpoint.pt"), lambda fh: torch.save(checkpoint, fh))
         else:
             bad_evals += 1
             if config.patience and bad_evals >= config.patience:
