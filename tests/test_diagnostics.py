@@ -103,7 +103,8 @@ def test_monte_carlo_estimate_approaches_the_exact_distribution():
     mc = monte_carlo_distribution(pop, users, 4000)
     np.testing.assert_allclose(mc, pop.negative_distribution(users), atol=0.02)
     table = torch.from_numpy(np.random.default_rng(2).normal(size=dense.shape))
-    two = TwoStageSampler(train, np.random.default_rng(1), n_candidates=6, n_negatives=2, smoothing=1.0)
+    two = TwoStageSampler(train, np.random.default_rng(1), n_candidates=6, n_negatives=2, smoothing=1.0,
+                          stage_two="hardest")
     res = pair_distribution_tv(train, two, lambda u, it: table[u[:, None], it], n_draws=300)
     assert res["method"].startswith("monte-carlo") and 0.0 < res["tv"] <= 1.0
     with pytest.raises(ValueError, match="score_fn"):

@@ -32,8 +32,8 @@ def test_never_returns_training_positives(name):
     rng = np.random.default_rng(1)
     table = torch.randn(*dense.shape, dtype=torch.float64)
     kwargs = {"smoothing": 1.0} if name in ("pops", "2sts") else {}
-    if name == "2sts":
-        kwargs.update(n_candidates=30, n_negatives=5)
+    if name == "2sts":  # the spread-out stage two has its own no-positives test in test_two_stage.py
+        kwargs.update(n_candidates=30, n_negatives=5, stage_two="hardest")
     s = make_sampler(name, train, rng, **kwargs)
     users = np.repeat(np.arange(dense.shape[0]), 20)
     pos = np.zeros_like(users)
@@ -86,7 +86,7 @@ def test_two_stage_keeps_the_top_scored_candidates():
     train, dense = random_train(seed=8)
     table = torch.randn(*dense.shape, dtype=torch.float64)
     users = np.arange(2, 30)
-    kw = dict(n_candidates=25, n_negatives=4, smoothing=1.0)
+    kw = dict(n_candidates=25, n_negatives=4, smoothing=1.0, stage_two="hardest")
     a = TwoStageSampler(train, np.random.default_rng(3), **kw)
     cand = TwoStageSampler(train, np.random.default_rng(3), **kw).draw(users, 25)
     picked = a.sample(users, np.zeros_like(users), item_score_fn(table))

@@ -3,7 +3,7 @@ collaborative metric learning with efficient negative sampling").
 
 Stage one draws ``C = 300`` popularity-weighted candidates (``deg(j)^β``, β = 1). Stage two, two forms:
 
-* ``stage_two="spreadout"`` — the DPCML code's form (statusrank/DPCML @1fd74fa,
+* ``stage_two="spreadout"`` (default) — the DPCML code's form (statusrank/DPCML @1fd74fa,
   ``sampler/two-stage_sampler.py``, class ``SpreadoutSampler``) and Tran et al.'s: one candidate set per
   batch, drawn ∝ popularity *without replacement*; per pair, with ``x_j = ⟨v_{i⁺}, v_j⟩`` the inner
   product of the *positive item* and each candidate, weights (Wu et al., ICCV 2017, distance-weighted
@@ -23,8 +23,8 @@ Stage one draws ``C = 300`` popularity-weighted candidates (``deg(j)^β``, β = 
   (the likely validation/test positives) collapses CML on ML-100K (test P@3 0.00); kept as an option.
 
 Each kept negative is its own triplet. The resulting distribution has no simple closed form; the
-diagnostics estimate it by Monte Carlo (for ``"spreadout"`` they pass item 0 as every positive, so
-their estimate is conditional on that positive).
+diagnostics estimate its negative marginal by Monte Carlo, with positives drawn from the user's
+training items.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class TwoStageSampler(PopularitySampler):
 
     >>> import numpy as np, scipy.sparse as sp
     >>> m = sp.csr_matrix(np.ones((4, 6)) * (np.arange(6) < 3))   # items 3..5 unused: smooth counts
-    >>> s = TwoStageSampler(m, np.random.default_rng(0), n_candidates=20, n_negatives=1, smoothing=1.0)
+    >>> s = TwoStageSampler(m, np.random.default_rng(0), n_candidates=20, n_negatives=1, smoothing=1.0,
+    ...                     stage_two="hardest")
     >>> s.sample(np.array([0]), np.array([0]), lambda u, c: c.double()).tolist()
     [[5]]
     """
@@ -51,7 +52,7 @@ class TwoStageSampler(PopularitySampler):
     STAGE_TWO = ("hardest", "spreadout")
 
     def __init__(self, train, generator: np.random.Generator, n_candidates: int = 300, n_negatives: int = 10,
-                 exponent: float = 1.0, smoothing: float = 0.0, stage_two: str = "hardest"):
+                 exponent: float = 1.0, smoothing: float = 0.0, stage_two: str = "spreadout"):
         if int(n_candidates) < int(n_negatives):
             raise ValueError(f"`n_candidates` ({n_candidates}) must be >= `n_negatives` ({n_negatives})")
         if stage_two not in self.STAGE_TWO:
