@@ -87,7 +87,8 @@ def sfcml_loss(scores: torch.Tensor, pos_mask: torch.Tensor, margin: float = 1.0
     LibCML's ``model/SFCML.py`` writes the squared case per user as
     ``mean_P(d²) + mean_N(d²) − 2·mean_P(d)·mean_N(d)`` with ``d = s − λ·y`` (``y`` = the user's
     *training* row, so validation/test items are negatives) and averages it over the batch's users:
-    algebraically the same ``L_b`` and reduction as here (default ``neg_mask = ~pos_mask``).
+    algebraically the same ``L_b`` and reduction as here (default ``neg_mask = ~pos_mask``, never
+    materialised: the squared case takes the negatives' moments as the row's minus the positives').
 
     Shapes: ``scores [B, M]``, ``pos_mask [B, M]`` bool -> scalar (``[B]`` with ``reduction="none"``).
 
@@ -99,6 +100,4 @@ def sfcml_loss(scores: torch.Tensor, pos_mask: torch.Tensor, margin: float = 1.0
 
     if not isinstance(pos_mask, torch.Tensor) or pos_mask.dtype != torch.bool:
         raise TypeError("`pos_mask` must be a boolean tensor")
-    if neg_mask is None:
-        neg_mask = ~pos_mask
     return pairwise_loss_masked(scores, pos_mask, neg_mask, surrogate=surrogate, margin=margin, reduction=reduction)

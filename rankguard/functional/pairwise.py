@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -340,6 +341,106 @@ def _squared_row_sums(a: torch.Tensor, neg: torch.Tensor, neg_weights: torch.Ten
     return (q2 - ac * (2.0 * q1 - ac * q0)).to(a.dtype)
 
 
+def _flat_nonzero(mask: torch.Tensor) -> torch.Tensor:
+    """Flat indices of the True entries of a bool tensor (numpy's scan is ~2x torch's on CPU)."""
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.flatnonzero(mask.numpy()))
+    return mask.reshape(-1).nonzero().squeeze(1)
+
+
+def _masked_neg_stats(d: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(count, mean, centred sum of squares) of the rows of ``d`` [R, M] over ``neg``; two-pass."""
+    count = neg.sum(dim=1).to(torch.float64)
+    mean = torch.where(neg, d, 0.0).sum(dim=1) / count.clamp_min(1.0)
+    dev = torch.where(neg, d - mean[:, None], 0.0)
+    return count, mean, torch.linalg.vecdot(dev, dev)
+
+
+# below this fraction of the row's total sum of squares, the negatives' sum of squares found as
+# (row total − positives') has lost too many digits and is recomputed by a masked two-pass
+_COMPLEMENT_RTOL = 1e-3
+# a row whose raw Σ s² exceeds this many times its centred sum of squares (|mean| ≳ 30 std) loses
+# digits in Σ s² − M·mean² and in the backward's affine pass; such rows are centred explicitly
+_OFFSET_RATIO = 1e3
+
+
+class _SquaredPairMeans(torch.autograd.Function):
+    """L_b = mean over P_b × N_b of (s_bn − a_bp)², a = s − m, in closed form.
+
+    Returns ([B] float64 L_b, [B] bool "row has pairs").
+
+    ``L_b = var(a) + var(n) + (mean n − mean a)²`` (population variances) from moments about the row
+    mean ``c_b``: the row's ``Σ s`` and ``Σ s²`` (rows with a large offset are centred explicitly),
+    the positives' gathered by index and centred two-pass, the negatives' as the difference when
+    ``neg_mask`` is None (the complement of ``pos_mask``). Backward: one affine pass
+    ``2g/|N_b| · (s − mean a)`` and a scatter at the positives ``2g/|P_b| · (a_p − mean n)``.
+    Rows without pairs get 0 and a zero gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, scores, pos_mask, neg_mask, margin):
+        B, M = scores.shape
+        x = scores.to(torch.float64)
+        row_sum = x.sum(dim=1)
+        sumsq = torch.linalg.vector_norm(x, dim=1).square_()  # no [B, M] temporary, unlike vecdot
+        if not bool(torch.isfinite(row_sum).all() & torch.isfinite(sumsq).all()):
+            check_scores_tensor(scores, "scores", ndim=2)  # names the argument on NaN/inf
+        centre = row_sum / M
+        ss_all = sumsq - row_sum * centre
+        resid = torch.zeros_like(centre)  # Σ (s − c): 0 up to the rounding of c, kept for offset rows
+        offset = (sumsq > _OFFSET_RATIO * ss_all).nonzero().squeeze(1)
+        if offset.numel():
+            d = x[offset] - centre[offset, None]
+            ss_all[offset] = torch.linalg.vecdot(d, d)
+            resid[offset] = d.sum(dim=1)
+
+        flat = _flat_nonzero(pos_mask).to(x.device)
+        rows = torch.div(flat, M, rounding_mode="floor")
+        dp = x.reshape(-1).take(flat) - centre[rows]
+        n_pos = torch.bincount(rows, minlength=B).to(torch.float64)
+        mean_p = torch.bincount(rows, weights=dp, minlength=B) / n_pos.clamp_min(1.0)
+        dev_p = dp - mean_p[rows]
+        ss_p = torch.bincount(rows, weights=dev_p * dev_p, minlength=B)
+
+        if neg_mask is None:
+            n_neg = M - n_pos
+            mean_n = (resid - n_pos * mean_p) / n_neg.clamp_min(1.0)
+            ss_n = ss_all - ss_p - n_pos * mean_p.square() - n_neg * mean_n.square()
+            lost = ((ss_n < _COMPLEMENT_RTOL * ss_all) & (n_pos > 0) & (n_neg > 0)).nonzero().squeeze(1)
+            if lost.numel():
+                _, mean_n[lost], ss_n[lost] = _masked_neg_stats(x[lost] - centre[lost, None], ~pos_mask[lost])
+        else:
+            n_neg, mean_n, ss_n = _masked_neg_stats(x - centre[:, None], neg_mask)
+
+        has_pairs = (n_pos > 0) & (n_neg > 0)
+        gap = mean_n - mean_p + margin  # mean n − mean a, both about the same centre
+        per_row = ss_p / n_pos.clamp_min(1.0) + ss_n.clamp_min(0.0) / n_neg.clamp_min(1.0) + gap.square()
+        per_row = per_row.masked_fill_(~has_pairs, 0.0)
+
+        ctx.margin, ctx.dtype = margin, scores.dtype
+        ctx.save_for_backward(x, centre, offset, flat, rows, dp, n_pos, n_neg, mean_p, mean_n, has_pairs, neg_mask)
+        ctx.mark_non_differentiable(has_pairs)
+        return per_row, has_pairs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_rows, _grad_has_pairs):
+        x, centre, offset, flat, rows, dp, n_pos, n_neg, mean_p, mean_n, has_pairs, neg_mask = ctx.saved_tensors
+        g = grad_rows.to(torch.float64).masked_fill(~has_pairs, 0.0).mul_(2.0)
+        alpha_n = g / n_neg.clamp_min(1.0)
+        mean_a = mean_p - ctx.margin  # about the centre
+        # negatives: 2g/|N| · (s − c − mean a), one affine pass over the block
+        grad = torch.addcmul((-alpha_n * (centre + mean_a))[:, None], x, alpha_n[:, None])
+        if offset.numel():  # there s·α − c·α would cancel: centre first
+            grad[offset] = (x[offset] - centre[offset, None]).sub_(mean_a[offset, None]).mul_(alpha_n[offset, None])
+        if neg_mask is not None:
+            grad = grad.masked_fill_(~neg_mask, 0.0)
+        alpha_p = g / n_pos.clamp_min(1.0)
+        at_pos = (dp - ctx.margin - mean_n[rows]).mul_(alpha_p[rows])  # 2g/|P| · (a_p − mean n)
+        grad.view(-1).index_copy_(0, flat, at_pos)
+        return grad.to(ctx.dtype), None, None, None
+
+
 def _grouped_row_sums(pos: torch.Tensor, neg: torch.Tensor, weights: torch.Tensor | None, surrogate: str,
                       margin: float) -> torch.Tensor:
     """[G, n⁺] weighted row sums of checked inputs (common dtype; ``weights`` None or float64 [G, n⁻])."""
@@ -458,7 +559,7 @@ def pairwise_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor, surrogate:
     return total
 
 
-def pairwise_loss_masked(scores: torch.Tensor, pos_mask: torch.Tensor, neg_mask: torch.Tensor,
+def pairwise_loss_masked(scores: torch.Tensor, pos_mask: torch.Tensor, neg_mask: torch.Tensor | None = None,
                          surrogate: str = "squared_hinge", margin: float = 1.0,
                          reduction: str = "mean") -> torch.Tensor:
     """Row-wise all-pairs surrogate, e.g. users × items in recommendation.
@@ -468,12 +569,16 @@ def pairwise_loss_masked(scores: torch.Tensor, pos_mask: torch.Tensor, neg_mask:
     :func:`pairwise_loss`. Entries in neither mask are ignored. Rows without a positive or without a
     negative have no pairs: they give ``L_b = 0`` and are left out of the mean.
 
-    Vectorised over rows (one batched sort); O(B·M log M) time, O(B·M) memory.
+    The hinges use one batched sort, O(B·M log M) time, O(B·M) memory. "squared" has the closed form
+    ``L_b = var(a) + var(n) + (mean n − mean a)²`` over ``a = s_P − margin`` and ``n = s_N``
+    (population variances), a few passes over the block; with ``neg_mask=None`` the negatives'
+    moments are the row's minus the (gathered) positives'.
 
     Args:
         scores: [B, M] floating scores.
         pos_mask: [B, M] bool, True at positives.
-        neg_mask: [B, M] bool, True at negatives; must not overlap pos_mask.
+        neg_mask: [B, M] bool, True at negatives; must not overlap pos_mask. None: every entry that is
+            not a positive (``~pos_mask``, the cheapest case).
         surrogate: "squared", "squared_hinge" or "hinge".
         margin: finite real.
         reduction: "mean" (over rows with pairs; 0 if there are none), "sum" (of L_b) or
@@ -489,25 +594,32 @@ def pairwise_loss_masked(scores: torch.Tensor, pos_mask: torch.Tensor, neg_mask:
     _check_choice(surrogate, SURROGATES, "surrogate")
     _check_choice(reduction, MASKED_REDUCTIONS, "reduction")
     m = _check_margin(margin)
-    check_scores_tensor(scores, "scores", ndim=2)
-    for name, mask in (("pos_mask", pos_mask), ("neg_mask", neg_mask)):
+    if not isinstance(scores, torch.Tensor) or not scores.is_floating_point() or scores.dim() != 2:
+        check_scores_tensor(scores, "scores", ndim=2)  # raises with the precise complaint
+    masks = (("pos_mask", pos_mask),) if neg_mask is None else (("pos_mask", pos_mask), ("neg_mask", neg_mask))
+    for name, mask in masks:
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
             raise TypeError(f"`{name}` must be a bool tensor, got "
                             f"{getattr(mask, 'dtype', type(mask).__name__)}")
         if mask.shape != scores.shape:
             raise ValueError(f"`{name}` must have the shape of `scores` {tuple(scores.shape)}, "
                              f"got {tuple(mask.shape)}")
-    if bool((pos_mask & neg_mask).any()):
+    if neg_mask is not None and bool((pos_mask & neg_mask).any()):
         raise ValueError("`pos_mask` and `neg_mask` overlap: an entry cannot be both positive and negative")
     if surrogate == "squared":
-        rows = torch.where(pos_mask, _squared_row_sums(scores - m, scores, neg_mask), 0.0)
+        # the closed form checks finiteness from its own row sums (NaN/inf error names `scores`)
+        per_row, has_pairs = _SquaredPairMeans.apply(scores, pos_mask, neg_mask, m)
+        per_row = per_row.to(scores.dtype)
     else:
+        check_scores_tensor(scores, "scores", ndim=2)
+        if neg_mask is None:
+            neg_mask = ~pos_mask
         rows = _MaskedHingeRowSums.apply(scores, pos_mask, neg_mask, m, surrogate == "squared_hinge")
-    n_pairs = pos_mask.sum(dim=1) * neg_mask.sum(dim=1)
-    has_pairs = n_pairs > 0
-    per_row = rows.sum(dim=1) / n_pairs.clamp_min(1).to(rows.dtype)  # rows without pairs sum to 0
+        n_pairs = pos_mask.sum(dim=1) * neg_mask.sum(dim=1)
+        has_pairs = n_pairs > 0
+        per_row = rows.sum(dim=1) / n_pairs.clamp_min(1).to(rows.dtype)  # rows without pairs sum to 0
     if reduction == "none":
         return per_row
     if reduction == "sum":
         return per_row.sum()
-    return per_row.sum() / has_pairs.sum().clamp_min(1).to(rows.dtype)
+    return per_row.sum() / has_pairs.sum().clamp_min(1).to(per_row.dtype)
