@@ -5,8 +5,12 @@
 
 Writes ``results/recsys_quality.json`` (every seed's test metrics as fractions, mean, std, timing,
 diagnostics) and ``results/recsys_quality.md`` (mean ± std in percent next to the seed paper's numbers,
-shortfalls listed). Other datasets (``--dataset ml-1m --protocol standard``) write
-``results/recsys_quality_<dataset>.{json,md}``.
+shortfalls listed). Other datasets or protocols (``--dataset ml-1m --protocol standard``) write
+``results/recsys_quality_<dataset>[_<protocol>].{json,md}`` (the protocol is named when it is not
+``authors``); the seed paper's numbers are shown only for ``ml-100k-libcml`` under ``authors``.
+
+``--epochs 20`` gives every method 20 epochs; ``--epochs SFCML=100,UniS=20`` sets only the named
+methods' counts (the rest keep :data:`EPOCHS`). The table's ``epochs`` column shows each row's count.
 
 ``--methods SFCML`` (any subset) re-runs only those rows and MERGES them into the existing JSON/Markdown
 (other methods' rows are kept as they were; the shortfall list is recomputed over all rows)::
@@ -63,13 +67,40 @@ def _finite(v: float) -> float | None:
     return float(v) if v is not None and np.isfinite(v) else None
 
 
+def parse_epochs(text: str) -> int | dict[str, int]:
+    """``"20"`` -> 20 (every method); ``"SFCML=100,UniS=20"`` -> ``{"SFCML": 100, "UniS": 20}``.
+
+    >>> parse_epochs("SFCML=100, UniS=20")
+    {'SFCML': 100, 'UniS': 20}
+    """
+    if "=" not in text:
+        n = int(text)
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"--epochs must be >= 1, got {n}")
+        return n
+    out: dict[str, int] = {}
+    for part in filter(None, (t.strip() for t in text.split(","))):
+        name, _, val = part.partition("=")
+        if name.strip() not in METHODS:
+            raise argparse.ArgumentTypeError(f"--epochs: unknown method {name!r} (choose from {', '.join(METHODS)})")
+        try:
+            n = int(val)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--epochs: {part!r} is not METHOD=INT") from None
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"--epochs: {part!r} must be >= 1")
+        out[name.strip()] = n
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="ml-100k-libcml")
     ap.add_argument("--protocol", default="authors", choices=("authors", "standard"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    ap.add_argument("--epochs", type=int, default=None, help="override every method's epoch count")
+    ap.add_argument("--epochs", type=parse_epochs, default=None,
+                    help="N (every method) or METHOD=N,... (only those methods) instead of the defaults")
     ap.add_argument("--quick", action="store_true", help="1 seed, 2 epochs: a smoke run, not a result")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 = steadiest on a shared 2-core box)")
     ap.add_argument("--out", default=str(ROOT / "results"))
@@ -81,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     for name in args.methods:
         model, sampler = METHODS[name]
-        epochs = 2 if args.quick else (args.epochs or EPOCHS[name])
+        if args.quick:
+            epochs = 2
+        elif isinstance(args.epochs, dict):
+            epochs = args.epochs.get(name, EPOCHS[name])
+        else:
+            epochs = args.epochs or EPOCHS[name]
         per_seed, secs, best_epochs, tvs = [], [], [], []
         for seed in seeds:
             cfg = make_config(model, args.dataset, sampler=sampler, epochs=epochs, seed=seed, protocol=args.protocol)
@@ -104,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
                       "wall_seconds": secs, "diagnostics": tvs[0] if tvs else None}
     total = time.perf_counter() - t_all
     out = Path(args.out)
-    stem = "recsys_quality" if args.dataset == "ml-100k-libcml" else f"recsys_quality_{args.dataset}"
+    authors_table = args.dataset == "ml-100k-libcml" and args.protocol == "authors"
+    stem = "recsys_quality" if args.dataset == "ml-100k-libcml" else f"recsys_quality_{Path(args.dataset).name}"
+    if args.protocol != "authors":
+        stem += f"_{args.protocol}"
     if args.quick:
         stem += "_quick"
     merged_from = None
@@ -120,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
     shortfalls = []
     for name, ref in PAPER.items():
-        if name in runs and args.dataset == "ml-100k-libcml":
+        if name in runs and authors_table:
             for k, v in ref.items():
                 got = 100 * runs[name]["mean"][k]
                 if got < v:
@@ -128,15 +167,16 @@ def main(argv: list[str] | None = None) -> int:
     payload = {"dataset": args.dataset, "protocol": args.protocol, "seeds": seeds, "quick": args.quick,
                "metrics_are": "fractions in [0, 1]; null = no user qualifies", "total_seconds": total,
                "torch_threads": args.threads, "machine": platform.processor() or platform.machine(),
-               "paper_percent": PAPER, "shortfalls_vs_seed": shortfalls,
+               "paper_percent": PAPER if authors_table else None, "shortfalls_vs_seed": shortfalls if authors_table else None,
                "rows_rerun": sorted(k for k in runs if k in args.methods), "rows_kept_from_previous_file": merged_from,
                "methods": runs}
     write_json(out / f"{stem}.json", payload)
 
     def cell(name: str, k: str) -> str:
         m, s = runs[name]["mean"][k], runs[name]["std"][k]
-        txt = "n/a" if m is None else f"{100 * m:.2f} ± {100 * (s or 0):.2f}"
-        if name in PAPER and k in PAPER[name] and args.dataset == "ml-100k-libcml":
+        one_seed = len(runs[name]["seeds"]) == 1  # a std over one seed is no spread: show the value alone
+        txt = "n/a" if m is None else f"{100 * m:.2f}" if one_seed else f"{100 * m:.2f} ± {100 * (s or 0):.2f}"
+        if name in PAPER and k in PAPER[name] and authors_table:
             txt += f" ({PAPER[name][k]:.2f})"
         return txt
     def rule(name: str) -> str:
@@ -145,15 +185,17 @@ def main(argv: list[str] | None = None) -> int:
         return f"val {c['select_metric']} / {c['eval_every']} ep{stop}"
     rows = [[name, str(runs[name]["epochs"]), rule(name)] + [cell(name, k) for k in SHOWN] for name in runs]
     md = [f"# Collaborative ranking quality: {args.dataset}, protocol `{args.protocol}`", "",
-          f"Test metrics in percent, mean ± std over seeds {seeds}; in parentheses the seed paper's number. "
-          f"Model selection on validation only, per row (`selection`: metric / evaluation period, early stopping "
+          (f"Test metrics in percent, mean ± std over seeds {seeds}" if len(seeds) > 1
+           else f"Test metrics in percent, one seed ({seeds[0]}), so no spread is shown")
+          + ("; in parentheses the seed paper's number. " if authors_table else ". ")
+          + f"Model selection on validation only, per row (`selection`: metric / evaluation period, early stopping "
           f"patience in evaluations). Written by `benchmarks/recsys_quality.py`; training and evaluation of all rows "
           f"took {total / 60:.1f} min ({args.threads} torch thread(s))"
           + (f"; rows {', '.join(merged_from)} kept from the previous run of the script, "
              f"{', '.join(k for k in runs if k in args.methods)} re-run." if merged_from else ".")
           + "", "",
           markdown_table(["method", "epochs", "selection"] + list(SHOWN), rows)]
-    if args.dataset == "ml-100k-libcml":
+    if authors_table:
         md += ["## Shortfalls against the seed numbers", ""]
         md += [f"- {s}" for s in shortfalls] or ["- none"]
         md.append("")
