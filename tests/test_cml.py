@@ -136,3 +136,24 @@ def test_constraints_project_after_a_step():
     with pytest.raises(ValueError, match="constraint"):
         CML(2, 2, constraint="cube")
     assert isinstance(MF(2, 3, dim=2).score(torch.tensor([1])), torch.Tensor)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+def test_sfcml_squared_complement_default_equals_explicit_and_triplets(offset):
+    """Default negatives (the complement, never materialised) = explicit ``~pos`` = naive triplets."""
+    scores, pos = random_case(17, b=9, m=31)
+    pos[3] = True                                     # a user with no negative: excluded
+    scores = scores + offset
+    a = scores.clone().requires_grad_(True)
+    got = sfcml_loss(a, pos, margin=1.0)
+    got.backward()
+    e = scores.clone().requires_grad_(True)
+    explicit = sfcml_loss(e, pos, margin=1.0, neg_mask=~pos)
+    explicit.backward()
+    b = scores.clone().requires_grad_(True)
+    ref = naive_triplet_mean(b, pos, ~pos, 1.0, "squared")
+    ref.backward()
+    for value, grad in ((got, a.grad), (explicit, e.grad)):
+        assert abs(value.item() - ref.item()) <= 1e-10 * abs(ref.item())
+        torch.testing.assert_close(grad, b.grad, rtol=1e-10, atol=1e-13)
+    assert a.grad[0].abs().max().item() == 0.0 and a.grad[3].abs().max().item() == 0.0

@@ -343,3 +343,111 @@ def test_float32_ties_exact(surrogate):
     r = torch.autograd.grad(ref, (p_ref, n_ref))
     assert abs(got.item() - ref.item()) <= 1e-6 * abs(ref.item())
     assert torch.equal(g[0], r[0]) and torch.equal(g[1], r[1])
+
+
+# ---- masked squared closed form: complement default, edge rows, cancellation ----
+
+def edge_row_masks(B: int, M: int, gen: torch.Generator) -> torch.Tensor:
+    """Random ~20 % positives, plus rows with one positive, one negative, all positives, none."""
+    pos = torch.rand(B, M, generator=gen) < 0.2
+    pos[0] = False                      # no positive
+    pos[1] = True                       # all positives: no negative
+    pos[2] = False
+    pos[2, 7] = True                    # one positive
+    pos[3] = True
+    pos[3, 0] = False                   # one negative
+    pos[4, :2] = True                   # positives at the row's edges
+    pos[4, -1] = True
+    return pos
+
+
+def check_masked_against_loop(scores, pos, neg, surrogate, margin, reduction, tol=RTOL):
+    s = scores.clone().requires_grad_()
+    got = pairwise_loss_masked(s, pos, neg, surrogate, margin, reduction)
+    s_ref = scores.detach().double().clone().requires_grad_()
+    ref = pairwise_loss_masked_loop(s_ref, pos, ~pos if neg is None else neg, surrogate, margin, reduction)
+    assert got.dtype == scores.dtype
+    assert rel_err(got.detach().double(), ref.detach()) <= tol
+    w = torch.linspace(0.5, 1.5, got.numel(), dtype=torch.float64).reshape(got.shape)
+    (g,) = torch.autograd.grad((got * w.to(got.dtype)).sum(), s)
+    (r,) = torch.autograd.grad((ref * w).sum(), s_ref)
+    assert g.dtype == scores.dtype
+    assert rel_err(g.double(), r) <= tol
+    return got.detach(), g
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_masked_complement_default_equals_explicit_and_loop(surrogate, reduction):
+    gen = torch.Generator().manual_seed(31)
+    B, M = 8, 37
+    scores = torch.randn(B, M, generator=gen, dtype=torch.float64)
+    pos = edge_row_masks(B, M, gen)
+    for margin in (0.0, 1.0, 2.5):
+        got_default, g_default = check_masked_against_loop(scores, pos, None, surrogate, margin, reduction)
+        got_explicit, g_explicit = check_masked_against_loop(scores, pos, ~pos, surrogate, margin, reduction)
+        assert rel_err(got_default, got_explicit) <= RTOL and rel_err(g_default, g_explicit) <= RTOL
+        if reduction == "none":  # rows without pairs: exactly 0, and no gradient through them
+            assert got_default[0].item() == 0.0 and got_default[1].item() == 0.0
+            assert g_default[:2].abs().max().item() == 0.0
+
+
+@pytest.mark.parametrize("neg_is_complement", [True, False])
+@pytest.mark.parametrize("offset,spread,margin", [(1e6, 1.0, 1.0), (1e6, 1e-3, 0.0), (-3e7, 0.5, 0.7)])
+def test_masked_squared_survives_large_offsets(neg_is_complement, offset, spread, margin):
+    """Scores far from 0 relative to their spread: a raw Σs² − M·mean² would cancel catastrophically."""
+    gen = torch.Generator().manual_seed(5)
+    B, M = 6, 50
+    scores = offset + spread * torch.randn(B, M, generator=gen, dtype=torch.float64)
+    pos = edge_row_masks(B, M, gen)
+    neg = None if neg_is_complement else (~pos & (torch.rand(B, M, generator=gen) < 0.8))
+    for reduction in ("none", "mean"):
+        check_masked_against_loop(scores, pos, neg, "squared", margin, reduction)
+
+
+def test_masked_squared_positives_holding_all_the_variance():
+    """Tight clusters far apart, with a margin equal to the gap: L_b ~ 1e-8 while Σ(s − mean)² ~ 300.
+
+    The negatives' sum of squares as (row total − positives') then cancels; the row must be redone.
+    """
+    gen = torch.Generator().manual_seed(6)
+    B, M = 4, 60
+    pos = torch.zeros(B, M, dtype=torch.bool)
+    pos[:, :20] = True
+    scores = 1e-4 * torch.randn(B, M, generator=gen, dtype=torch.float64)
+    scores[:, :20] += 5.0
+    got, _ = check_masked_against_loop(scores, pos, None, "squared", 5.0, "none")
+    assert got.max().item() < 1e-7
+    # beside an ordinary row (checked on its own: the norm-wise error would hide the tiny rows)
+    scores[1] = torch.randn(M, generator=gen, dtype=torch.float64)
+    got = pairwise_loss_masked(scores, pos, None, "squared", 5.0, "none")
+    ref = pairwise_loss_masked_loop(scores, pos, ~pos, "squared", 5.0, "none")
+    assert all(rel_err(got[b], ref[b]) <= RTOL for b in range(B))
+
+
+def test_masked_squared_float32_accumulates_in_float64():
+    gen = torch.Generator().manual_seed(8)
+    B, M = 5, 400
+    scores = (100.0 + torch.randn(B, M, generator=gen)).float()
+    pos = edge_row_masks(B, M, gen)
+    for neg in (None, ~pos):
+        check_masked_against_loop(scores, pos, neg, "squared", 1.0, "mean", tol=1e-5)
+
+
+def test_masked_squared_errors_and_inputs():
+    s = torch.randn(2, 3, dtype=torch.float64)
+    pos = torch.tensor([[True, False, False], [False, True, False]])
+    with pytest.raises(ValueError, match="scores"):
+        pairwise_loss_masked(torch.tensor([[0.0, float("nan"), 1.0], [0.0, 1.0, 2.0]]), pos, None, "squared")
+    with pytest.raises(ValueError, match="scores"):
+        pairwise_loss_masked(torch.tensor([[0.0, float("inf"), float("-inf")], [0.0, 1.0, 2.0]]), pos,
+                             None, "squared")
+    with pytest.raises(TypeError, match="pos_mask"):
+        pairwise_loss_masked(s, pos.int(), None, "squared")
+    with pytest.raises(ValueError, match="pos_mask"):
+        pairwise_loss_masked(s, pos[:, :2], None, "squared")
+    with pytest.raises(ValueError, match="scores"):
+        pairwise_loss_masked(s[0], pos[0], None, "squared")
+    t = s.t().contiguous().t()  # non-contiguous input
+    assert not t.is_contiguous()
+    check_masked_against_loop(t, pos, None, "squared", 1.0, "none")

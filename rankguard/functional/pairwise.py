@@ -380,7 +380,7 @@ class _SquaredPairMeans(torch.autograd.Function):
     @staticmethod
     def forward(ctx, scores, pos_mask, neg_mask, margin):
         B, M = scores.shape
-        x = scores.to(torch.float64)
+        x = scores.to(torch.float64).contiguous()  # the backward's affine pass keeps x's layout
         row_sum = x.sum(dim=1)
         sumsq = torch.linalg.vector_norm(x, dim=1).square_()  # no [B, M] temporary, unlike vecdot
         if not bool(torch.isfinite(row_sum).all() & torch.isfinite(sumsq).all()):
