@@ -3,7 +3,7 @@
 Models, samplers and the trainer live in sibling modules (``rankguard.recsys.models`` and so on)
 and are imported from there; this package namespace re-exports only the data layer.
 
->>> from rankguard.recsys import load_dataset, ratio_split, Evaluator  # doctest: +SKIP
+>>> from rankguard.recsys import load_dataset, ratio_split, Evaluator
 """
 
 from rankguard.recsys.data import (
