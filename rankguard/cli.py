@@ -31,13 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="directory datasets are looked up in (overrides $RANKGUARD_DATA)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not (module + ".").startswith(exc.name + "."):
-                raise  # a real missing dependency inside the sub-command, not an absent module
-            continue  # sub-command not built yet
-        mod.register(sub)
+        importlib.import_module(module).register(sub)
     return parser
 
 

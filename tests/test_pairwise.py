@@ -451,3 +451,24 @@ def test_masked_squared_errors_and_inputs():
     t = s.t().contiguous().t()  # non-contiguous input
     assert not t.is_contiguous()
     check_masked_against_loop(t, pos, None, "squared", 1.0, "none")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("surrogate", ["squared", "squared_hinge", "hinge"])
+def test_half_precision_inputs_do_not_overflow(dtype, surrogate):
+    """Row sums over 70,000 negatives exceed float16's range: half inputs are computed in float32,
+    so the loss stays finite and close to the float64 value (input rounding is the only error)."""
+    gen = torch.Generator().manual_seed(11)
+    pos, neg = torch.randn(50, generator=gen).to(dtype), torch.randn(70_000, generator=gen).to(dtype)
+    got = pairwise_loss(pos.requires_grad_(), neg, surrogate, 1.0)
+    ref = pairwise_loss(pos.detach().double(), neg.double(), surrogate, 1.0)
+    assert got.dtype == torch.float32 and torch.isfinite(got)
+    assert abs(float(got.detach()) - float(ref)) <= 1e-5 * abs(float(ref))
+    got.backward()
+    assert pos.grad.dtype == dtype and bool(torch.isfinite(pos.grad).all())
+    block = torch.randn(4, 70_000, generator=gen).to(dtype)
+    mask = torch.zeros(4, 70_000, dtype=torch.bool)
+    mask[:, :50] = True
+    masked = pairwise_loss_masked(block, mask, None, surrogate, 1.0)
+    masked_ref = pairwise_loss_masked(block.double(), mask, None, surrogate, 1.0)
+    assert torch.isfinite(masked) and abs(float(masked) - float(masked_ref)) <= 1e-5 * abs(float(masked_ref))

@@ -73,10 +73,19 @@ def _check_nonempty(t: torch.Tensor, name: str) -> None:
         raise ValueError(f"`{name}` is empty: the all-pairs loss needs at least one element on each side")
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Half-precision inputs are computed (and returned) in float32: a row sum over many pairs easily
+    passes float16's 65504 and would come back as inf (e.g. under autocast)."""
+    return torch.float32 if dtype in _HALF else dtype
+
+
 def _common_dtype(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if a.device != b.device:
         raise ValueError(f"`pos_scores` is on {a.device} but `neg_scores` is on {b.device}")
-    dtype = torch.promote_types(a.dtype, b.dtype)
+    dtype = _compute_dtype(torch.promote_types(a.dtype, b.dtype))
     return a.to(dtype), b.to(dtype)
 
 
@@ -606,6 +615,7 @@ def pairwise_loss_masked(scores: torch.Tensor, pos_mask: torch.Tensor, neg_mask:
                              f"got {tuple(mask.shape)}")
     if neg_mask is not None and bool((pos_mask & neg_mask).any()):
         raise ValueError("`pos_mask` and `neg_mask` overlap: an entry cannot be both positive and negative")
+    scores = scores.to(_compute_dtype(scores.dtype))
     if surrogate == "squared":
         # the closed form checks finiteness from its own row sums (NaN/inf error names `scores`)
         per_row, has_pairs = _SquaredPairMeans.apply(scores, pos_mask, neg_mask, m)

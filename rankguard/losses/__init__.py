@@ -1,12 +1,7 @@
 """``nn.Module`` losses: thin wrappers over :mod:`rankguard.functional` that hold defaults and state."""
 
+from rankguard.losses.ap import APLoss
 from rankguard.losses.auc import AUCLoss
+from rankguard.losses.cml import BPRLoss, CMLLoss, SFCMLLoss
 
-__all__ = ["AUCLoss"]
-
-try:  # ap.py lands separately; the package must import before it exists
-    from rankguard.losses.ap import APLoss  # noqa: F401
-except ImportError:
-    pass
-else:
-    __all__.append("APLoss")
+__all__ = ["AUCLoss", "APLoss", "CMLLoss", "BPRLoss", "SFCMLLoss"]
