@@ -29,7 +29,9 @@ about ten times faster than a float sort.
 
 Ties follow the dense convention exactly: a pair with ``t_ij == 0`` has value 0 and gradient 0
 (``torch.relu``'s gradient at 0), so a positive and a negative with equal keys are inactive.
-Sums are accumulated in float64 on centred keys whatever the input dtype; the result is cast back.
+Sums are accumulated in float64 on centred keys whatever the input dtype; the result is cast back to
+the input dtype, except that float16/bfloat16 inputs are computed and returned in float32 (a sum over
+many pairs would overflow float16).
 """
 
 from __future__ import annotations
