@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--eval-every", type=int, default=None)
     t.add_argument("--patience", type=int, default=None, help="evaluations without improvement before stopping")
     t.add_argument("--select-metric", choices=METRIC_KEYS, default=None)
-    t.add_argument("--seed", type=int, default=0, help="training seed (also the ratio-split seed for unsplit data)")
+    t.add_argument("--seed", type=int, default=0, help="training seed (the split of unsplit data uses --split-seed)")
     t.add_argument("--split-seed", type=int, default=1234, help="seed of the 3:1:1 split for unsplit data")
     t.add_argument("--out", required=True, help="run directory to write")
     t.set_defaults(func=run_train, _parser=t)
@@ -68,7 +68,9 @@ def run_train(args: argparse.Namespace) -> int:
                          eval_every=args.eval_every, patience=args.patience, select_metric=args.select_metric,
                          seed=args.seed, extra={"split_seed": args.split_seed})
     split = load_split(args.dataset, seed=args.split_seed)
-    result = train(config, split, out=args.out, dataset=str(args.dataset))
+    # a path is stored absolute so that `recsys evaluate DIR` works from any folder
+    dataset = str(Path(args.dataset).resolve()) if Path(args.dataset).exists() else str(args.dataset)
+    result = train(config, split, out=args.out, dataset=dataset)
     print(f"{config.method} on {args.dataset}: best epoch {result.best_epoch}; test metrics (%):")
     print(metrics_table(result.test_metrics), end="")
     print(f"run directory: {Path(args.out)}")

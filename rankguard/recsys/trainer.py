@@ -151,10 +151,13 @@ def _dense_rows(matrix: sp.csr_matrix, users: np.ndarray) -> torch.Tensor:
 
 
 def _candidate_scores(model: EmbeddingModel):
-    """Scores of sampled candidates via one ``[B, n_items]`` matmul and a gather: far cheaper than
-    gathering ``[B, C, d]`` item rows when ``C`` is in the hundreds (2stS uses 300)."""
+    """Scores of sampled candidates ``[B, C]``: gathered item rows for few candidates (HarS, C = 10),
+    one ``[B, n_items]`` matmul and a gather when ``C`` is a sizeable share of the catalogue (the
+    "hardest" 2stS variant, C = 300)."""
     def fn(users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
+            if items.shape[1] * 8 < model.n_items:
+                return model.score_pairs(users, items)
             return model.score(users).gather(1, items)
 
     def item_embeddings(items: torch.Tensor) -> torch.Tensor:  # 2stS "spreadout" weights items by ⟨v_i⁺, v_j⟩
