@@ -33,7 +33,7 @@ from rankguard.functional.cml import sfcml_loss  # noqa: E402
 from rankguard.recsys.cli import load_split  # noqa: E402
 from rankguard.recsys.evaluator import Evaluator  # noqa: E402
 from rankguard.recsys.models import SFCML  # noqa: E402
-from rankguard.recsys.trainer import build_model, build_objective, make_config  # noqa: E402
+from rankguard.recsys.trainer import build_model, build_objective, make_config, train_one_epoch  # noqa: E402
 from rankguard.runs import atomic_write_text, markdown_table, write_json  # noqa: E402
 
 
@@ -181,14 +181,7 @@ def bench_epochs(split, methods: list[tuple[str, str | None]]) -> list[dict]:
         objective, _ = build_objective(cfg, split.train.tocsr(), rng)
         opt = torch.optim.Adagrad(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         t0 = time.perf_counter()
-        steps = 0
-        for batch in objective.batches(cfg.batch_size, rng):
-            loss = objective.loss(model, batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            model.constrain_()
-            steps += 1
+        _, steps = train_one_epoch(model, objective, opt, cfg.batch_size, rng, cfg.method)
         secs = time.perf_counter() - t0
         rows.append({"method": cfg.method, "epoch_seconds": secs, "steps": steps, "batch_size": cfg.batch_size})
         print(f"epoch {cfg.method}: {secs:.2f} s ({steps} steps)", flush=True)

@@ -259,6 +259,28 @@ def score_fn_of(model: EmbeddingModel):
     return fn
 
 
+def train_one_epoch(model: EmbeddingModel, objective: Any, optimizer: torch.optim.Optimizer, batch_size: int,
+                    rng: np.random.Generator, where: str = "") -> tuple[float, int]:
+    """One pass over ``objective``'s batches: loss, step, re-apply the model's norm constraint.
+
+    Returns ``(sum of batch losses, number of steps)``; a non-finite loss raises
+    ``FloatingPointError`` naming ``where`` (never a silent NaN).
+    """
+    model.train()
+    total, steps = 0.0, 0
+    for batch in objective.batches(batch_size, rng):
+        loss = objective.loss(model, batch)
+        if not bool(torch.isfinite(loss)):
+            raise FloatingPointError(f"loss became {float(loss.detach())} at {where}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        model.constrain_()
+        total += float(loss.detach())
+        steps += 1
+    return total, steps
+
+
 def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = None,
           dataset: str = "", diagnostics: bool = True, log=print) -> TrainResult:
     """Train the model ``config`` names on ``split.train``; select on ``split.val``; test on ``split.test``.
@@ -291,18 +313,7 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
     bad_evals, train_seconds, epochs_run = 0, 0.0, 0
     for epoch in progress(range(1, config.epochs + 1), desc=f"train {config.method}", total=config.epochs):
         t0 = time.perf_counter()
-        model.train()
-        total, steps = 0.0, 0
-        for batch in objective.batches(config.batch_size, rng):
-            loss = objective.loss(model, batch)
-            if not bool(torch.isfinite(loss)):
-                raise FloatingPointError(f"loss became {float(loss.detach())} at epoch {epoch} ({config.method})")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            model.constrain_()
-            total += float(loss.detach())
-            steps += 1
+        total, steps = train_one_epoch(model, objective, optimizer, config.batch_size, rng, f"epoch {epoch} ({config.method})")
         train_seconds += time.perf_counter() - t0
         epochs_run = epoch
         if epoch % config.eval_every and epoch != config.epochs:
