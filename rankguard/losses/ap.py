@@ -6,7 +6,6 @@ all-pairs sums come from :mod:`rankguard.functional.pairwise`, so no B⁺×B mat
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,7 @@ import torch
 from torch import nn
 
 from rankguard._validation import binary_labels_tensor, check_scores_tensor
-from rankguard.functional.pairwise import SURROGATES, _grouped_row_sums
+from rankguard.functional.pairwise import SURROGATES, _check_choice, _check_margin, _grouped_row_sums
 
 _TRANSFORMS = ("sigmoid", None)
 
@@ -78,12 +77,11 @@ class APLoss(nn.Module):
         super().__init__()
         if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
             raise ValueError(f"`num_samples` must be a positive integer, got {num_samples!r}")
-        if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin > 0):
+        _check_choice(surrogate, SURROGATES, "surrogate")
+        if isinstance(margin, bool) or _check_margin(margin) <= 0:
             raise ValueError(f"`margin` must be a finite number > 0 (it keeps u_all > 0), got {margin!r}")
-        if not (isinstance(gamma, (int, float)) and 0 < gamma <= 1):
+        if isinstance(gamma, bool) or not (isinstance(gamma, (int, float, np.floating)) and 0 < gamma <= 1):
             raise ValueError(f"`gamma` must lie in (0, 1], got {gamma!r}")
-        if surrogate not in SURROGATES:
-            raise ValueError(f"`surrogate` must be one of {SURROGATES}, got {surrogate!r}")
         if score_transform not in _TRANSFORMS:
             raise ValueError(f"`score_transform` must be 'sigmoid' or None, got {score_transform!r}")
         self.num_samples = int(num_samples)
