@@ -129,8 +129,9 @@ def test_filter_min_interactions_is_a_k_core(seed, caplog):
 
 def test_load_dataset_unknown_name_lists_known(monkeypatch, tmp_path):
     monkeypatch.setenv("RANKGUARD_DATA", str(tmp_path))
-    with pytest.raises(KeyError, match="known datasets:.*ml-100k"):
+    with pytest.raises(KeyError, match="recommendation dataset name.*ml-100k.*citeulike-t") as exc:
         load_dataset("no-such-set")
+    assert str(tmp_path) in str(exc.value) and "mnist" not in str(exc.value)
 
 
 def test_load_dataset_by_path_drops_empty_users(tmp_path, caplog):

@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from rankguard.data import DATASETS, dataset_path
+from rankguard.data import DATASETS, data_dir, dataset_path
 
 log = logging.getLogger(__name__)
 
@@ -464,8 +464,8 @@ def load_dataset(name_or_path: PathLike, threshold: float = 4.0,
     elif path.exists():
         data = _load_path(path, threshold)
     else:
-        dataset_path(text)  # raises KeyError listing the known names and the data directory
-        raise AssertionError("unreachable")
+        raise KeyError(f"unknown dataset {text!r}: not a file or folder, and not a recommendation dataset "
+                       f"name ({', '.join(RECSYS_DATASETS)}, looked up under {data_dir()})")
     if isinstance(data, Split):
         return data
     return filter_min_interactions(data, min_user=max(1, int(min_interactions)), min_item=0)
