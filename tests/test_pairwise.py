@@ -472,3 +472,12 @@ def test_half_precision_inputs_do_not_overflow(dtype, surrogate):
     masked = pairwise_loss_masked(block, mask, None, surrogate, 1.0)
     masked_ref = pairwise_loss_masked(block.double(), mask, None, surrogate, 1.0)
     assert torch.isfinite(masked) and abs(float(masked) - float(masked_ref)) <= 1e-5 * abs(float(masked_ref))
+
+
+def test_squared_masked_overflow_is_an_error_not_nan():
+    """Finite scores whose squares overflow float64 raise, naming `scores`, instead of returning NaN."""
+    scores = torch.full((2, 4), 1e200, dtype=torch.float64)
+    pos = torch.zeros(2, 4, dtype=torch.bool)
+    pos[:, 0] = True
+    with pytest.raises(OverflowError, match="scores"):
+        pairwise_loss_masked(scores, pos, None, "squared", 1.0)

@@ -396,6 +396,8 @@ class _SquaredPairMeans(torch.autograd.Function):
         sumsq = torch.linalg.vector_norm(x, dim=1).square_()  # no [B, M] temporary, unlike vecdot
         if not bool(torch.isfinite(row_sum).all() & torch.isfinite(sumsq).all()):
             check_scores_tensor(scores, "scores", ndim=2)  # names the argument on NaN/inf
+            raise OverflowError("`scores` are finite but their squares overflow float64 (|score| above "
+                                "~1e154): rescale the scores")
         centre = row_sum / M
         ss_all = sumsq - row_sum * centre
         resid = torch.zeros_like(centre)  # Σ (s − c): 0 up to the rounding of c, kept for offset rows
