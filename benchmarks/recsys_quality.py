@@ -109,7 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     seeds = args.seeds[:1] if args.quick else args.seeds
     split = load_split(args.dataset)
     runs: dict[str, dict] = {}
-    t_all = time.perf_counter()
     for name in args.methods:
         model, sampler = METHODS[name]
         if args.quick:
@@ -138,7 +137,6 @@ def main(argv: list[str] | None = None) -> int:
         runs[name] = {"model": model, "sampler": sampler, "epochs": epochs, "config": dataclasses.asdict(cfg), "seeds": seeds,
                       "per_seed": per_seed, "mean": mean, "std": std, "best_epochs": best_epochs,
                       "wall_seconds": secs, "diagnostics": tvs[0] if tvs else None}
-    total = time.perf_counter() - t_all
     out = Path(args.out)
     authors_table = args.dataset == "ml-100k-libcml" and args.protocol == "authors"
     stem = "recsys_quality" if args.dataset == "ml-100k-libcml" else f"recsys_quality_{Path(args.dataset).name}"
