@@ -4,15 +4,19 @@ from rankguard import data
 from rankguard.cli import main
 
 
+@pytest.fixture(autouse=True)
+def no_data_dir_override():
+    """Every test starts and ends without a --data-dir override, even when it fails."""
+    data.set_data_dir(None)
+    yield
+    data.set_data_dir(None)
+
+
 def test_env_and_override(tmp_path, monkeypatch):
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "env"))
-    data.set_data_dir(None)
     assert data.data_dir() == tmp_path / "env"
     data.set_data_dir(tmp_path / "flag")
-    try:
-        assert data.data_dir() == tmp_path / "flag"
-    finally:
-        data.set_data_dir(None)
+    assert data.data_dir() == tmp_path / "flag"
 
 
 def test_missing_dataset_message_says_where_and_what(tmp_path, monkeypatch):
@@ -40,4 +44,3 @@ def test_present_file_found(tmp_path, monkeypatch):
 def test_cli_data_dir_flag(tmp_path, capsys):
     assert main(["--data-dir", str(tmp_path), "data"]) == 0
     assert str(tmp_path) in capsys.readouterr().out
-    data.set_data_dir(None)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from conftest import require_dataset
-from rankguard.recsys.data import (Interactions, filter_min_interactions, load_dataset, load_fixed_split, read_csv,
-                                   read_inter, read_movielens, read_users_dat)
+from rankguard.data import ChecksumMismatchError
+from rankguard.recsys.data import (Interactions, Split, build_interactions, filter_min_interactions, load_dataset,
+                                   load_fixed_split, read_csv, read_inter, read_movielens, read_users_dat)
 from rankguard.recsys.splits import leave_one_out, ratio_split, temporal_split
 
 
@@ -129,7 +130,7 @@ def test_filter_min_interactions_is_a_k_core(seed, caplog):
 
 def test_load_dataset_unknown_name_lists_known(monkeypatch, tmp_path):
     monkeypatch.setenv("RANKGUARD_DATA", str(tmp_path))
-    with pytest.raises(KeyError, match="recommendation dataset name.*ml-100k.*citeulike-t") as exc:
+    with pytest.raises(KeyError, match="recommendation dataset name.*citeulike-t.*ml-100k") as exc:
         load_dataset("no-such-set")
     assert str(tmp_path) in str(exc.value) and "mnist" not in str(exc.value)
 
@@ -262,11 +263,146 @@ def test_ml100k_libcml_users_dat_and_fixed_split():
         np.testing.assert_array_equal(np.diff(a.indptr), np.diff(b.indptr))
 
 
-def test_ml1m_users_and_split_speed():
+def test_ml1m_users_and_split():
     require_dataset("ml-1m")
     inter = load_dataset("ml-1m")
     assert inter.n_users == 6034 and inter.matrix.nnz == 575271 and inter.n_items == 3953
-    start = time.perf_counter()
+    assert "dropped 4 of 6038 users with fewer than 5 positives" in inter.notes
     split = ratio_split(inter)
-    assert time.perf_counter() - start < 2.0
     _check_partition(inter, split)
+    assert split.notes[:-1] == inter.notes
+
+
+def _ratio_split_loop(inter, ratios, seed):
+    """Reference: the same random keys, but each user's list sorted and cut in a Python loop."""
+    keys = np.random.default_rng(seed).random(inter.matrix.nnz)
+    total = sum(Fraction(r) for r in ratios)
+    parts = {0: [], 1: [], 2: []}
+    m = inter.matrix
+    for u in range(m.shape[0]):
+        lo, hi = m.indptr[u], m.indptr[u + 1]
+        ordered = [int(m.indices[e]) for e in sorted(range(lo, hi), key=lambda e: keys[e])]
+        n = len(ordered)
+        n_train = int(n * Fraction(ratios[0]) / total)
+        n_val = int(n * Fraction(ratios[1]) / total)
+        for pos, item in enumerate(ordered):
+            parts[0 if pos < n_train else 1 if pos < n_train + n_val else 2].append((u, item))
+    return [sorted(parts[p]) for p in (0, 1, 2)]
+
+
+@pytest.mark.parametrize("seed, ratios", [(0, (3, 1, 1)), (1, (8, 1, 1)), (2, (1, 1, 1))])
+def test_ratio_split_vectorised_equals_a_per_user_loop(seed, ratios):
+    inter = _random_inter(seed, n_users=40, n_items=25)
+    split = ratio_split(inter, ratios, seed=seed)
+    want = _ratio_split_loop(inter, ratios, seed)
+    got = [sorted(zip(*(a.tolist() for a in part.nonzero()))) for part in (split.train, split.val, split.test)]
+    assert got == want
+
+
+# ---------------------------------------------------------------- data faults
+
+def _save_coo(path, rows, cols, shape):
+    np.savez(path, row=np.array(rows), col=np.array(cols), data=np.ones(len(rows)), shape=np.array(shape))
+
+
+def test_partial_fixed_split_is_refused_naming_the_missing_file(tmp_path):
+    _write(tmp_path, "users.dat", "5 1 2 3 4 5\n5 1 2 3 4 5\n")
+    _save_coo(tmp_path / "val.npz", [0], [2], [2, 6])
+    _save_coo(tmp_path / "test.npz", [1], [2], [2, 6])
+    with pytest.raises(FileNotFoundError, match=r"train\.npz is missing \(found val\.npz, test\.npz\)"):
+        load_dataset(tmp_path)  # used to fall back to users.dat and a fresh random split
+    with pytest.raises(FileNotFoundError, match="train.npz is missing"):
+        load_fixed_split(tmp_path)
+
+
+def test_sparse_item_ids_in_users_dat_are_remapped(tmp_path):
+    path = _write(tmp_path, "users.dat", "3 1 2000000000 7\n2 7 2000000000\n")
+    inter = read_users_dat(path)
+    assert inter.matrix.shape == (2, 3)  # not (2, 2e9 + 1)
+    assert inter.item_ids.tolist() == [1, 7, 2000000000]
+    assert inter.matrix[0].indices.tolist() == [0, 1, 2] and inter.matrix[1].indices.tolist() == [1, 2]
+    assert any("remapped 3 distinct item ids (largest 2000000000)" in n for n in inter.notes)
+    # the raw ids survive filtering
+    assert filter_min_interactions(inter, min_user=3).item_ids.tolist() == [1, 7, 2000000000]
+
+
+def test_dense_enough_ids_keep_the_file_id_space(tmp_path):
+    path = _write(tmp_path, "users.dat", "2 0 1500\n")  # 1501 <= 10 * 2 + 1000 fails -> remapped
+    assert read_users_dat(path).item_ids.tolist() == [0, 1500]
+    path = _write(tmp_path, "users.dat", "2 0 1000\n")  # 1001 <= 1020: kept as given
+    inter = read_users_dat(path)
+    assert inter.matrix.shape == (1, 1001) and inter.item_ids is None and not inter.notes
+
+
+def test_sparse_ids_in_u_data_are_remapped(tmp_path):
+    path = _write(tmp_path, "u.data", "1\t3000000000\t5\t1\n4000000000\t2\t5\t2\n1\t2\t1\t3\n")
+    inter = read_movielens(path)
+    assert inter.matrix.shape == (2, 2)
+    assert inter.user_ids.tolist() == [1, 4000000000] and inter.item_ids.tolist() == [2, 3000000000]
+    assert sorted(zip(*inter.matrix.nonzero())) == [(0, 1), (1, 0)]
+    assert sum("remapped" in n for n in inter.notes) == 2
+
+
+@pytest.mark.parametrize("reader, name", [(read_users_dat, "users.dat"), (read_movielens, "u.data"),
+                                          (read_inter, "x.inter"), (read_csv, "x.csv")])
+def test_binary_file_raises_naming_the_file_and_line(tmp_path, reader, name):
+    path = tmp_path / name
+    path.write_bytes(b"3 1 2 3\n" + b"PK\x03\x04\x14\x00\x08\x00\x89\xfe\xff")
+    with pytest.raises(ValueError, match="not a UTF-8 text file") as info:
+        reader(path)
+    assert f"{path}, line 2" in str(info.value)
+
+
+def test_npz_read_as_users_dat_names_the_file(tmp_path):
+    _save_coo(tmp_path / "train.npz", [0], [1], [1, 2])
+    path = tmp_path / "users.dat"
+    path.write_bytes((tmp_path / "train.npz").read_bytes())
+    with pytest.raises(ValueError, match=r"users\.dat, line \d+: not a UTF-8 text file"):
+        load_dataset(path)
+
+
+def test_notes_report_duplicates_and_dropped_users(tmp_path):
+    path = _write(tmp_path, "users.dat", "6 1 2 2 3 4 5\n2 1 1\n0\n")
+    raw = read_users_dat(path)
+    assert raw.notes == [f"merged 2 duplicate (user, item) pairs in {path}"]
+    inter = load_dataset(path, min_interactions=5)
+    assert inter.notes == raw.notes + ["dropped 2 of 3 users with fewer than 5 positives"]
+    assert raw.notes == [f"merged 2 duplicate (user, item) pairs in {path}"]  # the input is not modified
+    assert filter_min_interactions(raw, min_user=1).notes[-1] == "dropped 1 of 3 users with no positives"
+    assert filter_min_interactions(raw, min_user=0).notes == raw.notes  # nothing dropped, nothing said
+
+
+def test_every_split_carries_the_notes_and_adds_one():
+    inter = _random_inter(3, n_users=30, n_items=20, with_times=True)
+    inter.notes = ["dropped 5 of 943 users with fewer than 5 positives"]
+    for split in (ratio_split(inter, (3, 1, 1), seed=7), leave_one_out(inter, seed=7),
+                  temporal_split(inter, (3, 1, 1))):
+        assert split.notes[0] == inter.notes[0] and len(split.notes) == 2
+        assert f"{split.train.nnz} / {split.val.nnz} / {split.test.nnz}" in split.notes[1]
+        assert split.notes is not inter.notes
+    assert "3:1:1 in a random order (seed 7)" in ratio_split(inter, (3, 1, 1), seed=7).notes[-1]
+
+
+def test_notes_default_empty_and_fixed_split_notes(tmp_path):
+    m = sp.csr_matrix(np.eye(2, dtype=np.float32))
+    assert Interactions(m).notes == [] and Split(m, m, m).notes == []
+    assert Interactions(m).notes is not Interactions(m).notes
+    for part, rows, cols in (("train", [0, 0], [0, 0]), ("val", [0], [2]), ("test", [1], [2])):
+        _save_coo(tmp_path / f"{part}.npz", rows, cols, [2, 3])
+    split = load_fixed_split(tmp_path)
+    assert any("merged 1 duplicate" in n and "train.npz" in n for n in split.notes)
+    assert split.notes[-1].endswith("1 / 1 / 1 train / validation / test pairs")
+    assert build_interactions(np.array([0]), np.array([1]), (1, 2)).notes == []
+
+
+def test_load_dataset_by_name_goes_through_the_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("RANKGUARD_DATA", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "ml-1m").mkdir()
+    _write(tmp_path / "ml-1m", "users.dat", "5 1 2 3 4 5\n1 3\n")
+    with pytest.raises(ChecksumMismatchError, match=r"dataset 'ml-1m': users\.dat has sha256"):
+        load_dataset("ml-1m")  # not the registered file
+    inter = load_dataset("ml-1m", verify=False)
+    assert inter.name == "ml-1m" and inter.user_ids.tolist() == [1]  # one-based users, from the registry entry
+    with pytest.raises(KeyError, match="not interaction data"):
+        load_dataset("digits")

@@ -9,6 +9,20 @@ empty row, not a missing one, so row ``k`` of a MovieLens ``u.data`` is always u
 :func:`load_dataset` then drops users with fewer than ``min_interactions`` positives (at least
 one), logging how many went, through :func:`filter_min_interactions`.
 
+The one exception is a **sparse id space**: when the largest integer id exceeds
+``SPARSE_ID_FACTOR`` x (number of distinct ids) + ``SPARSE_ID_SLACK`` (e.g. one item id of
+2·10⁹ among a few thousand), keeping it would allocate a matrix dimension of that size, so the
+ids are remapped to dense indices in increasing id order and the raw ids kept in
+``item_ids`` / ``user_ids``. Real files (MovieLens, CiteULike) are far below the bound and keep
+their id space.
+
+What the readers, filters and splits did to the data is written, one human sentence each, into
+``notes`` (on :class:`Interactions` and :class:`Split`): merged duplicate pairs, remapped ids,
+dropped users, the split made. Runs copy them into their log and report.
+
+Files must be UTF-8 text; a binary or otherwise undecodable file raises ``ValueError`` naming the
+file and the line of the first bad byte.
+
 Example
 -------
 >>> import numpy as np, scipy.sparse as sp
@@ -22,6 +36,7 @@ Example
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 from dataclasses import dataclass, field, replace
@@ -31,11 +46,16 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from rankguard.data import DATASETS, data_dir, dataset_path
+from rankguard.data import DATASETS, describe_data_dir
+from rankguard.data import load as load_registered
 
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
+
+# an integer id space is "sparse" (and remapped) when max id + 1 > FACTOR * distinct ids + SLACK
+SPARSE_ID_FACTOR = 10
+SPARSE_ID_SLACK = 1000
 
 
 @dataclass
@@ -53,6 +73,9 @@ class Interactions:
         present when the source file has them (``u.data``, ``.inter``, a CSV with a time column).
     user_ids, item_ids : ndarray or None
         Raw id (or token) of every row / column, when the reader remapped or filtering dropped some.
+    notes : list of str
+        What readers and filters did, one human sentence each (e.g. "dropped 5 of 943 users with
+        fewer than 5 positives"); for a run's log and report.
     """
 
     matrix: sp.csr_matrix
@@ -60,6 +83,7 @@ class Interactions:
     timestamps: sp.csr_matrix | None = None
     user_ids: np.ndarray | None = field(default=None, repr=False)
     item_ids: np.ndarray | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def n_users(self) -> int:
@@ -72,12 +96,16 @@ class Interactions:
 
 @dataclass
 class Split:
-    """Train / validation / test interactions: same shape, pairwise disjoint csr matrices."""
+    """Train / validation / test interactions: same shape, pairwise disjoint csr matrices.
+
+    ``notes`` carries the notes of the interactions it was cut from, then one sentence for the split.
+    """
 
     train: sp.csr_matrix
     val: sp.csr_matrix
     test: sp.csr_matrix
     name: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         shapes = {"train": self.train.shape, "val": self.val.shape, "test": self.test.shape}
@@ -102,8 +130,11 @@ def build_interactions(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int
                        item_ids: np.ndarray | None = None) -> Interactions:
     """Interactions from (row, col[, time]) pairs; duplicates merged, keeping the latest time.
 
-    >>> build_interactions(np.array([0, 0, 1]), np.array([2, 2, 0]), (2, 3)).matrix.nnz
-    2
+    Merged duplicates are counted in ``notes``.
+
+    >>> inter = build_interactions(np.array([0, 0, 1]), np.array([2, 2, 0]), (2, 3), name="toy")
+    >>> inter.matrix.nnz, inter.notes
+    (2, ['merged 1 duplicate (user, item) pairs in toy'])
     """
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
@@ -128,12 +159,48 @@ def build_interactions(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int
     ts = None
     if times is not None:
         ts = sp.csr_matrix((times[order][keep], indices.copy(), indptr.copy()), shape=(n_users, n_items))
-    return Interactions(matrix, name=name, timestamps=ts, user_ids=user_ids, item_ids=item_ids)
+    n_merged = int(keep.size - key.size)
+    notes = [f"merged {n_merged} duplicate (user, item) pairs in {name or 'the input'}"] if n_merged else []
+    return Interactions(matrix, name=name, timestamps=ts, user_ids=user_ids, item_ids=item_ids, notes=notes)
+
+
+def _read_text(path: PathLike) -> str:
+    """The file as text; a binary or non-UTF-8 file raises ``ValueError`` naming file and line."""
+    raw = Path(path).read_bytes()
+    nul = raw.find(b"\0")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_at = exc.start if nul < 0 else min(exc.start, nul)
+    else:
+        if nul < 0:
+            return text
+        bad_at = nul
+    lineno = raw.count(b"\n", 0, bad_at) + 1
+    raise _bad(path, lineno, f"not a UTF-8 text file (byte 0x{raw[bad_at]:02x} at offset {bad_at}); "
+                             "is it a binary file, e.g. an .npz or a compressed archive?")
 
 
 def _lines(path: PathLike) -> list[str]:
-    with open(path, encoding="utf-8") as fh:
-        return fh.read().splitlines()
+    return _read_text(path).splitlines()
+
+
+def _dense_ids(ids: np.ndarray, what: str, source: PathLike) -> tuple[np.ndarray, np.ndarray | None, str | None]:
+    """``(indices, raw ids, note)``: ``ids`` themselves (``None``, ``None``) unless the id space is sparse.
+
+    Sparse means ``max id + 1 > SPARSE_ID_FACTOR * distinct + SPARSE_ID_SLACK``; then the indices
+    are ranks in increasing id order and ``raw ids`` maps index -> id.
+
+    >>> _dense_ids(np.array([3, 2_000_000_000, 3]), "item", "f")[:2]
+    (array([0, 1, 0]), array([         3, 2000000000]))
+    """
+    raw = np.unique(ids)
+    if int(raw[-1]) + 1 <= SPARSE_ID_FACTOR * raw.size + SPARSE_ID_SLACK:
+        return ids, None, None
+    dense = np.searchsorted(raw, ids)
+    note = (f"remapped {raw.size} distinct {what} ids (largest {int(raw[-1])}) to dense indices "
+            f"0..{raw.size - 1} in {source}: the id space is sparse; raw ids are in {what}_ids")
+    return dense, raw, note
 
 
 def _bad(path: PathLike, lineno: int, what: str) -> ValueError:
@@ -162,8 +229,9 @@ def read_movielens(path: PathLike, threshold: float = 4.0) -> Interactions:
     """Read a MovieLens ``u.data`` file: ``user item rating timestamp`` per line (tab separated).
 
     Ids are 1-based; row ``u - 1`` is user ``u`` and column ``i - 1`` item ``i``; the shape is
-    (largest user id, largest item id) over *all* lines. A rating ``>= threshold`` is a positive.
-    Timestamps are kept.
+    (largest user id, largest item id) over *all* lines (unless an id space is sparse: then rows or
+    columns are remapped and ``user_ids``/``item_ids`` hold the 1-based ids; see the module
+    docstring). A rating ``>= threshold`` is a positive. Timestamps are kept.
 
     >>> # inter = read_movielens(dataset_path("ml-100k", "u.data")); inter.matrix.shape -> (943, 1682)
     """
@@ -185,16 +253,26 @@ def read_movielens(path: PathLike, threshold: float = 4.0) -> Interactions:
         keep.append(rating >= threshold)
     if not users:
         raise ValueError(f"{path}: no ratings found")
-    users_a, items_a, keep_a = np.array(users), np.array(items), np.array(keep, dtype=bool)
+    keep_a = np.array(keep, dtype=bool)
+    users_a, user_raw, user_note = _dense_ids(np.array(users, dtype=np.int64), "user", path)
+    items_a, item_raw, item_note = _dense_ids(np.array(items, dtype=np.int64), "item", path)
     shape = (int(users_a.max()) + 1, int(items_a.max()) + 1)
-    return build_interactions(users_a[keep_a], items_a[keep_a], shape, name=str(path),
-                              times=np.array(times)[keep_a])
+    inter = build_interactions(users_a[keep_a], items_a[keep_a], shape, name=str(path),
+                               times=np.array(times)[keep_a],
+                               user_ids=user_raw + 1 if user_raw is not None else None,
+                               item_ids=item_raw + 1 if item_raw is not None else None)
+    notes = [n for n in (user_note, item_note) if n]
+    notes.append(f"kept {int(keep_a.sum())} of {keep_a.size} ratings with rating >= {threshold:g} as positives "
+                 f"in {path}")
+    inter.notes[:0] = notes
+    return inter
 
 
 def read_users_dat(path: PathLike, one_based_users: bool | None = None) -> Interactions:
     """Read a ``users.dat`` file: line ``k`` holds ``count item item ...`` for the k-th user.
 
-    Item ids are used as column indices **as given** (``n_items = largest id + 1``): the
+    Item ids are used as column indices **as given** (``n_items = largest id + 1``, unless the
+    id space is sparse: then they are remapped and ``item_ids`` holds them; see the module docstring): the
     MovieLens files of the LibCML/DPCML authors hold 1-based item ids, so column 0 is an
     item nobody has (exactly as in the authors' matrices, whose shape is (938, 1675) for
     ML-100K); CiteULike files are 0-based. ``one_based_users`` only labels the rows in
@@ -220,11 +298,14 @@ def read_users_dat(path: PathLike, one_based_users: bool | None = None) -> Inter
         n_lines += 1
     if not cols:
         raise ValueError(f"{path}: no interactions found")
-    cols_a = np.array(cols, dtype=np.int64)
+    cols_a, item_raw, note = _dense_ids(np.array(cols, dtype=np.int64), "item", path)
     offset = 1 if one_based_users else 0
     user_ids = np.arange(n_lines, dtype=np.int64) + offset
-    return build_interactions(np.array(rows), cols_a, (n_lines, int(cols_a.max()) + 1), name=str(path),
-                              user_ids=user_ids)
+    inter = build_interactions(np.array(rows), cols_a, (n_lines, int(cols_a.max()) + 1), name=str(path),
+                               user_ids=user_ids, item_ids=item_raw)
+    if note:
+        inter.notes.insert(0, note)
+    return inter
 
 
 def _from_tokens(path: PathLike, users: list[str], items: list[str], ratings: list[float] | None,
@@ -287,7 +368,7 @@ def read_csv(path: PathLike, user_col: str = "user", item_col: str = "item", rat
     ``rating_col`` with ``threshold`` keeps rows with ``rating >= threshold``; ``time_col`` (optional)
     keeps timestamps for :func:`~rankguard.recsys.splits.temporal_split`.
     """
-    with open(path, encoding="utf-8", newline="") as fh:
+    with io.StringIO(_read_text(path), newline="") as fh:
         reader = csv.reader(fh, delimiter=sep)
         header = next(reader, None)
         if header is None:
@@ -347,7 +428,9 @@ def filter_min_interactions(inter: Interactions, min_user: int = 5, min_item: in
     With both thresholds > 0 the two filters alternate until nothing changes (k-core). Row and
     column order is preserved; ``user_ids``/``item_ids`` record the surviving raw ids (row/column
     indices of the input when it had none). With
-    ``min_item == 0`` columns are never touched (item ids stay column indices). Logs the counts.
+    ``min_item == 0`` columns are never touched (item ids stay column indices). Logs the counts
+    and adds one sentence to ``notes`` for dropped users and one for dropped items (none when
+    nothing was dropped); the input's ``notes`` are not modified.
 
     >>> import scipy.sparse as sp
     >>> m = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0]], dtype=np.float32))
@@ -359,7 +442,8 @@ def filter_min_interactions(inter: Interactions, min_user: int = 5, min_item: in
     n_users0, n_items0 = inter.n_users, inter.n_items
     out = replace(inter,
                   user_ids=inter.user_ids if inter.user_ids is not None else np.arange(n_users0),
-                  item_ids=inter.item_ids if inter.item_ids is not None else np.arange(n_items0))
+                  item_ids=inter.item_ids if inter.item_ids is not None else np.arange(n_items0),
+                  notes=list(inter.notes))
     while True:
         changed = False
         user_counts = np.diff(out.matrix.indptr)
@@ -375,34 +459,56 @@ def filter_min_interactions(inter: Interactions, min_user: int = 5, min_item: in
             break
     log.info("%s: kept %d of %d users (>= %d positives) and %d of %d items (>= %d positives)",
              inter.name or "interactions", out.n_users, n_users0, min_user, out.n_items, n_items0, min_item)
+    for what, before, after, least in (("users", n_users0, out.n_users, min_user),
+                                       ("items", n_items0, out.n_items, min_item)):
+        if after < before:
+            fewer = "no positives" if least == 1 else f"fewer than {least} positives"
+            out.notes.append(f"dropped {before - after} of {before} {what} with {fewer}")
     if out.n_users == 0:
         raise ValueError(f"no user has >= {min_user} positives in {inter.name or 'the interactions'}")
     return out
 
 
-def _coo_npz_to_csr(path: Path) -> sp.csr_matrix:
+def _coo_npz(path: Path) -> Interactions:
     with np.load(path, allow_pickle=False) as z:
         missing = {"row", "col", "shape"} - set(z.files)
         if missing:
             raise ValueError(f"{path}: not a scipy COO .npz, missing keys {sorted(missing)} (has {z.files})")
         shape = tuple(int(s) for s in z["shape"])
         rows, cols = z["row"].astype(np.int64), z["col"].astype(np.int64)
-    return build_interactions(rows, cols, shape).matrix
+    return build_interactions(rows, cols, shape, name=str(path))
+
+
+SPLIT_PARTS: tuple[str, ...] = ("train", "val", "test")
+
+
+def _require_split_files(folder: Path) -> None:
+    missing = [f"{p}.npz" for p in SPLIT_PARTS if not (folder / f"{p}.npz").exists()]
+    if missing:
+        present = [f"{p}.npz" for p in SPLIT_PARTS if (folder / f"{p}.npz").exists()]
+        raise FileNotFoundError(
+            f"fixed split in {folder}: {', '.join(missing)} is missing"
+            + (f" (found {', '.join(present)})" if present else "")
+            + "; a fixed split needs train.npz, val.npz and test.npz. Restore the missing file, or remove "
+              "the others to have the folder's users.dat split afresh")
 
 
 def load_fixed_split(folder: PathLike) -> Split:
     """Load ``train.npz``, ``val.npz``, ``test.npz`` (scipy COO: row, col, data, shape) as a Split.
 
-    Entries become ``float32`` ones; the three parts must be disjoint.
+    Entries become ``float32`` ones; the three parts must be disjoint. A missing part raises
+    ``FileNotFoundError`` naming it (never a fallback to a fresh random split).
     """
     folder = Path(folder)
-    parts = {}
-    for part in ("train", "val", "test"):
-        f = folder / f"{part}.npz"
-        if not f.exists():
-            raise FileNotFoundError(f"fixed split: {f} is missing (need train.npz, val.npz, test.npz)")
-        parts[part] = _coo_npz_to_csr(f)
-    split = Split(parts["train"], parts["val"], parts["test"], name=str(folder))
+    _require_split_files(folder)
+    parts, notes = {}, []
+    for part in SPLIT_PARTS:
+        inter = _coo_npz(folder / f"{part}.npz")
+        parts[part] = inter.matrix
+        notes += inter.notes
+    notes.append(f"fixed split read from {folder}: {parts['train'].nnz} / {parts['val'].nnz} / "
+                 f"{parts['test'].nnz} train / validation / test pairs")
+    split = Split(parts["train"], parts["val"], parts["test"], name=str(folder), notes=notes)
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         overlap = parts[a].multiply(parts[b]).nnz
         if overlap:
@@ -410,14 +516,18 @@ def load_fixed_split(folder: PathLike) -> Split:
     return split
 
 
-_USERS_DAT_ONE_BASED = {"ml-1m": True, "ml-100k-libcml": True, "citeulike-a": False, "citeulike-t": False}
-RECSYS_DATASETS: tuple[str, ...] = ("ml-100k", "ml-100k-libcml", "ml-1m", "citeulike-a", "citeulike-t")
+def recsys_datasets() -> tuple[str, ...]:
+    """Registered datasets of kind ``interactions`` (what :func:`load_dataset` accepts by name)."""
+    return tuple(n for n, info in DATASETS.items() if info.kind == "interactions")
+
+
+RECSYS_DATASETS: tuple[str, ...] = recsys_datasets()  # at import; call recsys_datasets() for later additions
 
 
 def _load_path(path: Path, threshold: float) -> Interactions | Split:
     if path.is_dir():
-        if all((path / f"{p}.npz").exists() for p in ("train", "val", "test")):
-            return load_fixed_split(path)
+        if any((path / f"{p}.npz").exists() for p in SPLIT_PARTS):
+            return load_fixed_split(path)  # refuses a partial split, naming the missing part
         for fname in ("users.dat", "u.data"):
             if (path / fname).exists():
                 return _load_path(path / fname, threshold)
@@ -434,7 +544,7 @@ def _load_path(path: Path, threshold: float) -> Interactions | Split:
 
 
 def load_dataset(name_or_path: PathLike, threshold: float = 4.0,
-                 min_interactions: int = 5) -> Interactions | Split:
+                 min_interactions: int = 5, verify: bool = True) -> Interactions | Split:
     """Load interactions by registered name or by path, dropping users with < ``min_interactions``.
 
     Names: ``ml-100k`` (u.data, rating >= ``threshold``), ``ml-100k-libcml`` (the LibCML authors'
@@ -445,27 +555,28 @@ def load_dataset(name_or_path: PathLike, threshold: float = 4.0,
     ``ml-100k-libcml`` (-> :class:`Split`). Interactions (not Splits) are filtered with
     :func:`filter_min_interactions` (``min_user = max(1, min_interactions)``).
 
-    Raises ``KeyError`` listing the known names (and the data directory) for an unknown name.
+    A registered name is loaded through the dataset registry (:func:`rankguard.data.load`), which
+    first checks every file's sha256 (cached; ``verify=False`` skips it). ``notes`` on the result
+    say what was merged, remapped and dropped.
+
+    Raises ``KeyError`` listing the known names (and the data directory) for an unknown name,
+    :class:`~rankguard.data.ChecksumMismatchError` for a file that differs from the registered one.
     """
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
+    names = recsys_datasets()
     if text in DATASETS:
-        if text not in RECSYS_DATASETS:
-            raise KeyError(f"dataset {text!r} is not interaction data; recommendation datasets: "
-                           f"{', '.join(RECSYS_DATASETS)}")
-        folder = dataset_path(text)
-        if text == "ml-100k":
-            data: Interactions | Split = read_movielens(folder / "u.data", threshold)
-        elif text == "ml-100k-libcml":
-            data = load_fixed_split(folder)
-        else:
-            data = read_users_dat(folder / "users.dat", one_based_users=_USERS_DAT_ONE_BASED[text])
+        info = DATASETS.get(text)
+        if info.kind != "interactions":
+            raise KeyError(f"dataset {text!r} is not interaction data ({info.kind}); recommendation datasets: "
+                           f"{', '.join(names)}")
+        data: Interactions | Split = load_registered(text, verify=verify, threshold=threshold)
         data.name = text
     elif path.exists():
         data = _load_path(path, threshold)
     else:
         raise KeyError(f"unknown dataset {text!r}: not a file or folder, and not a recommendation dataset "
-                       f"name ({', '.join(RECSYS_DATASETS)}, looked up under {data_dir()})")
+                       f"name ({', '.join(names)}, looked up under {describe_data_dir()})")
     if isinstance(data, Split):
         return data
     return filter_min_interactions(data, min_user=max(1, int(min_interactions)), min_item=0)

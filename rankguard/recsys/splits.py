@@ -3,6 +3,9 @@
 All three splitters share one vectorised core: give every positive pair a sort key, order each
 user's pairs by it, and cut each user's list by position. No Python loop over users.
 
+Every split carries the ``notes`` of its interactions (what the reader and filters did) and adds
+one sentence saying how it split and how many pairs each part got.
+
 Example
 -------
 >>> import numpy as np, scipy.sparse as sp
@@ -42,10 +45,11 @@ def _ratio_sizes(counts: np.ndarray, ratios: Sequence[float]) -> tuple[np.ndarra
 
 
 def _cut(matrix: sp.csr_matrix, order: np.ndarray, n_train: np.ndarray, n_val: np.ndarray,
-         name: str) -> Split:
+         inter: Interactions, how: str) -> Split:
     """Assign each user's pairs, visited in ``order`` (grouped by row), to train/val/test by position.
 
     ``order`` permutes the csr entries so that entries of one row are contiguous and rows ascend.
+    The split's notes are ``inter.notes`` plus one sentence starting with ``how``.
     """
     indptr = matrix.indptr.astype(np.int64)
     counts = np.diff(indptr)
@@ -60,7 +64,16 @@ def _cut(matrix: sp.csr_matrix, order: np.ndarray, n_train: np.ndarray, n_val: n
         m.sort_indices()
         return m
 
-    return Split(make(0), make(1), make(2), name=name)
+    train, val, test = make(0), make(1), make(2)
+    note = f"{how}: {train.nnz} / {val.nnz} / {test.nnz} train / validation / test pairs"
+    no_test = int(((np.diff(test.indptr) == 0) & (counts > 0)).sum())
+    if no_test:
+        note += f"; {no_test} users with positives have no test pair"
+    return Split(train, val, test, name=inter.name, notes=[*inter.notes, note])
+
+
+def _ratios_text(ratios: Sequence[float]) -> str:
+    return ":".join(f"{r:g}" for r in ratios)
 
 
 def ratio_split(inter: Interactions, ratios: Sequence[float] = (3, 1, 1), seed: int = 1234) -> Split:
@@ -79,7 +92,8 @@ def ratio_split(inter: Interactions, ratios: Sequence[float] = (3, 1, 1), seed: 
     n_train, n_val = _ratio_sizes(counts, ratios)
     rows = np.repeat(np.arange(m.shape[0]), counts)
     order = np.lexsort((rng.random(m.nnz), rows))
-    return _cut(m, order, n_train, n_val, name=inter.name)
+    return _cut(m, order, n_train, n_val, inter,
+                f"split each user's positives {_ratios_text(ratios)} in a random order (seed {seed})")
 
 
 def leave_one_out(inter: Interactions, seed: int = 1234, timestamps: sp.csr_matrix | None = None) -> Split:
@@ -101,7 +115,8 @@ def leave_one_out(inter: Interactions, seed: int = 1234, timestamps: sp.csr_matr
     order = np.lexsort((*keys, rows))
     n_val = np.minimum(counts, 2) - np.minimum(counts, 1)  # 1 when n >= 2
     n_train = counts - np.minimum(counts, 2)
-    return _cut(m, order, n_train, n_val, name=inter.name)
+    how = "by time, ties at random" if ts is not None else "in a random order"
+    return _cut(m, order, n_train, n_val, inter, f"left each user's last positive out ({how}, seed {seed})")
 
 
 def temporal_split(inter_with_timestamps: Interactions, ratios: Sequence[float] = (3, 1, 1)) -> Split:
@@ -118,7 +133,8 @@ def temporal_split(inter_with_timestamps: Interactions, ratios: Sequence[float] 
     n_train, n_val = _ratio_sizes(counts, ratios)
     rows = np.repeat(np.arange(m.shape[0]), counts)
     order = np.lexsort((m.indices, _aligned_times(m, inter.timestamps, "timestamps"), rows))
-    return _cut(m, order, n_train, n_val, name=inter.name)
+    return _cut(m, order, n_train, n_val, inter,
+                f"split each user's positives {_ratios_text(ratios)} by time (earliest to train)")
 
 
 def _aligned_times(matrix: sp.csr_matrix, ts: sp.csr_matrix, name: str) -> np.ndarray:
