@@ -20,10 +20,14 @@ def as_numpy_1d(x: Any, name: str, dtype: Any = np.float64) -> np.ndarray:
     """Convert a 1-D array-like (numpy, torch, list) to a numpy array, or raise naming ``name``.
 
     A column vector of shape ``(n, 1)`` is accepted and flattened; anything else with more
-    than one dimension is rejected (no silent broadcasting).
+    than one dimension is rejected (no silent broadcasting). Half-precision tensors (bfloat16,
+    float16; numpy has no bfloat16) go through float32, an exact upcast that keeps ties.
     """
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if x.dtype in (torch.bfloat16, torch.float16):
+            x = x.to(torch.float32)
+        x = x.numpy()
     try:
         arr = np.asarray(x, dtype=dtype)
     except (TypeError, ValueError) as exc:

@@ -114,9 +114,13 @@ def test_models_full_scores_agree_with_pair_scores_and_naive_formula(name):
     assert full.shape == (4, 11)
     items = torch.tensor([[0, 10], [5, 5], [1, 2], [9, 0]])
     torch.testing.assert_close(model.score_pairs(users, items), full.gather(1, items))
-    u, v = model.user[users][:, None, :], model.item[None, :, :]
-    naive = {"mf": (u * v).sum(-1), "cml": -((u - v) ** 2).sum(-1), "sfcml": 2 * (u * v).sum(-1)}[name]
-    torch.testing.assert_close(full, naive)
+    # the documented formula, one (user, item) pair at a time in Python floats (float64)
+    # (keyed by class: several registry names may share one model class)
+    pair_score = {MF: lambda u, v: sum(a * b for a, b in zip(u, v)),
+                  CML: lambda u, v: -sum((a - b) ** 2 for a, b in zip(u, v)),
+                  SFCML: lambda u, v: 2.0 * sum(a * b for a, b in zip(u, v))}[type(model)]
+    naive = [[pair_score(model.user[u].tolist(), model.item[i].tolist()) for i in range(11)] for u in users.tolist()]
+    torch.testing.assert_close(full, torch.tensor(naive, dtype=torch.float64), rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="`users`"):
         model.score(torch.tensor([7]))
 
@@ -136,7 +140,11 @@ def test_constraints_project_after_a_step():
     with pytest.raises(ValueError, match="constraint"):
         CML(2, 2, constraint="cube")
     mf = MF(2, 3, dim=2)
-    torch.testing.assert_close(mf.score(torch.tensor([1])), (mf.user[1] @ mf.item.T)[None])  # dot product
+    p_u, q = mf.user[1].tolist(), mf.item.tolist()
+    ref = [[sum(a * b for a, b in zip(p_u, q_i)) for q_i in q]]   # <p_u, q_i> per pair, Python floats
+    # float32 model: relative float32 rounding only (scores are ~1e-4, so no absolute slack)
+    torch.testing.assert_close(mf.score(torch.tensor([1])).double(), torch.tensor(ref, dtype=torch.float64),
+                               rtol=1e-5, atol=0.0)
 
 
 @pytest.mark.parametrize("offset", [0.0, 1e6])

@@ -217,6 +217,29 @@ def test_partial_auc_accepts_torch():
     assert got == want
 
 
+METRICS_1D = {
+    "roc_auc": roc_auc,
+    "average_precision": average_precision,
+    "partial_auc_pairs": lambda s, y: partial_auc(s, y, max_fpr=0.3, min_tpr=0.2),
+    "partial_auc_roc": lambda s, y: partial_auc(s, y, max_fpr=0.3, min_tpr=0.2, mode="roc"),
+}
+
+
+@pytest.mark.parametrize("half", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("name", sorted(METRICS_1D))
+def test_half_precision_tensors_equal_their_float32_values(name, half):
+    """bfloat16/float16 scores (and labels) give exactly the metric of the same values as float32:
+    the upcast is exact, so no tie is made or broken. Scores with 3 decimals: bfloat16 rounding
+    merges some of them, so the float32 copy is taken after the cast, not before."""
+    metric = METRICS_1D[name]
+    for seed in range(20):
+        scores, labels = random_problem(seed, decimals=3)
+        s_half = torch.tensor(scores).to(half)
+        want = metric(s_half.to(torch.float32), labels)
+        assert metric(s_half, labels) == want
+        assert metric(s_half, torch.tensor(labels).to(half)) == want
+
+
 # --------------------------------------------------------------------------- q-values
 
 

@@ -24,8 +24,13 @@ def average_precision(scores: Any, labels: Any) -> float:
         \mathrm{AP} = \sum_{k=1}^{m} (R_k - R_{k-1})\, P_k .
 
     Without ties this is the mean, over positives, of the precision at that positive's rank.
-    With ties, a tie group's positives all receive the precision at the *end* of the group (no
-    interpolation), exactly as ``sklearn.metrics.average_precision_score``.
+    **Tie rule (scikit-learn's tie groups):** tied scores form one threshold, so a tie group's
+    positives all receive the precision at the *end* of the group (no interpolation), exactly as
+    ``sklearn.metrics.average_precision_score``; the result does not depend on the input order.
+    The per-user :func:`rankguard.metrics.topk.map_score` instead ranks ties by item index (a
+    stable order): on ``[0.9, 0.5, 0.5]`` with labels ``[0, 1, 0]`` AP is 1/3 (the positive shares
+    its threshold with a negative: precision 1/3) while ``map_score`` is 1/2 (the positive, item 1,
+    comes before item 2: position 2). Without ties the two agree.
 
     Args:
         scores: shape ``(n,)``, finite real scores, higher means "more positive".
@@ -43,6 +48,9 @@ def average_precision(scores: Any, labels: Any) -> float:
         0.8333333333333333
         >>> average_precision([0.9, 0.5, 0.5], [0, 1, 0])          # tie group: 1 of 3
         0.3333333333333333
+        >>> from rankguard.metrics.topk import map_score
+        >>> map_score(np.array([[0.9, 0.5, 0.5]]), np.array([[0, 1, 0]])).tolist()   # stable order
+        [0.5]
     """
     s, y = _binary_inputs(scores, labels)
     order, is_group_end = _descending_tie_groups(s)

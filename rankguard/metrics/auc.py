@@ -70,8 +70,11 @@ def roc_auc(scores: Any, labels: Any) -> float:
         \mathrm{AUC} = \frac{1}{n^+ n^-} \sum_{i \in P} \sum_{j \in N}
             \Big[\mathbb{1}(s_i > s_j) + \tfrac12 \mathbb{1}(s_i = s_j)\Big]
 
-    Ties between a positive and a negative count one half, which equals the trapezoidal area
-    under the empirical ROC curve (scikit-learn's ``roc_auc_score``).
+    **Tie rule (scikit-learn's tie groups):** a tied (positive, negative) pair counts one half,
+    which equals the trapezoidal area under the empirical ROC curve, a tie group being one
+    diagonal segment (scikit-learn's ``roc_auc_score``); the input order never matters. The
+    per-user :func:`rankguard.metrics.topk.auc_per_user` uses the same rule (average ranks), so
+    ``roc_auc([0.9, 0.5, 0.5], [0, 1, 0])`` = ``auc_per_user`` on that row = 0.25.
 
     Args:
         scores: shape ``(n,)``, finite real scores, higher means "more positive".
@@ -87,6 +90,8 @@ def roc_auc(scores: Any, labels: Any) -> float:
     Example:
         >>> roc_auc([0.9, 0.5, 0.5, 0.1], [1, 1, 0, 0])   # pairs: 1, 1, 1/2, 1
         0.875
+        >>> roc_auc([0.9, 0.5, 0.5], [0, 1, 0])           # pairs: 0, 1/2
+        0.25
     """
     s, y = _binary_inputs(scores, labels)
     pos, neg = s[y], s[~y]
@@ -171,6 +176,10 @@ def partial_auc(
     for one-way). Which members of a tie group fill the last slots does not matter: only their
     common score enters. The floor treats ``beta * n`` within 1e-9 of an integer as that integer.
 
+    **Tie rule (scikit-learn's tie groups):** as in :func:`roc_auc`, a tied (positive, negative)
+    pair counts one half in ``"pairs"`` mode, and a tie group is one diagonal segment of the ROC
+    curve in ``"roc"`` mode; the input order never matters (tied example below).
+
     ``mode="roc"`` is the exact area under the piecewise-linear empirical ROC curve (ties as
     diagonal segments), linearly interpolated at FPR = beta:
 
@@ -202,6 +211,9 @@ def partial_auc(
         0.5
         >>> partial_auc(s, y, max_fpr=2/3, min_tpr=0.5)   # positive 0.7 vs negatives 0.8, 0.6
         0.5
+        >>> t, z = [0.9, 0.5, 0.5, 0.1], [0, 1, 0, 0]     # tie: positive 0.5 vs negatives 0.9, 0.5
+        >>> partial_auc(t, z, max_fpr=2/3), partial_auc(t, z, max_fpr=2/3, mode="roc")   # (0 + 1/2) / 2
+        (0.25, 0.25)
     """
     s, y = _binary_inputs(scores, labels)
     beta = _check_fraction(max_fpr, "max_fpr", low_open=True, high_open=False)

@@ -23,6 +23,12 @@ the position of a tied item does not depend on the metric or the block. Position
   group, so AUC counts a tied (positive, negative) pair as 1/2 (Mann-Whitney). AUC is the one
   metric that averages over ties; the others use the stable order above.
 
+**Tie rules against the binary metrics.** AUC equals :func:`rankguard.metrics.roc_auc` of the
+user's candidate row, ties included. AP does not equal
+:func:`rankguard.metrics.average_precision` on tied rows: that one keeps scikit-learn's tie groups
+(a tie group is one threshold), this one the stable order. On the row ``[0.9, 0.5, 0.5]`` with
+item 1 relevant, ``average_precision`` is 1/3 and ``map_score`` 1/2; without ties they agree.
+
 A user with no relevant candidate gets NaN in every per-user vector (AUC also when ``N = K``);
 callers (``rankguard.recsys.Evaluator``) leave NaN users out of averages.
 
@@ -355,8 +361,14 @@ def precision_at_k(scores: Any, relevant: Any, k: int, exclude: Any = None) -> A
 
     Shapes: [U, I] inputs -> [U]; NaN for users with no relevant candidate.
 
+    Ties: stable order (score descending, then item index), so of two tied items the one with the
+    lower index takes the earlier position.
+
     >>> precision_at_k(np.array([[1., 2., 3.]]), np.array([[1, 0, 1]]), 2).tolist()
     [0.5]
+    >>> s = np.array([[0.9, 0.5, 0.5]])                  # items 1 and 2 tie; item 1 comes first
+    >>> precision_at_k(s, np.array([[0, 1, 0]]), 2).tolist(), precision_at_k(s, np.array([[0, 0, 1]]), 2).tolist()
+    ([0.5], [0.0])
     """
     return _single(f"P@{k}", scores, relevant, exclude, ks=[k])
 
@@ -364,8 +376,13 @@ def precision_at_k(scores: Any, relevant: Any, k: int, exclude: Any = None) -> A
 def recall_at_k(scores: Any, relevant: Any, k: int, exclude: Any = None) -> Any:
     """Per-user recall at ``k``: ``hits@k / |relevant and not excluded|``.
 
+    Ties: stable order (score descending, then item index).
+
     >>> recall_at_k(np.array([[1., 2., 3.]]), np.array([[1, 0, 1]]), 2).tolist()
     [0.5]
+    >>> s = np.array([[0.9, 0.5, 0.5]])                  # items 1 and 2 tie; item 1 comes first
+    >>> recall_at_k(s, np.array([[0, 1, 0]]), 2).tolist(), recall_at_k(s, np.array([[0, 0, 1]]), 2).tolist()
+    ([1.0], [0.0])
     """
     return _single(f"R@{k}", scores, relevant, exclude, ks=[k])
 
@@ -374,8 +391,13 @@ def ndcg_at_k(scores: Any, relevant: Any, k: int, exclude: Any = None) -> Any:
     """Per-user NDCG at ``k``, binary gains, discount ``1/log2(p + 1)``; the ideal DCG sums the
     first ``min(K, k)`` discounts (K relevant candidates).
 
+    Ties: stable order (score descending, then item index); the tied item gets its position's
+    discount, not an average over the tie group.
+
     >>> round(float(ndcg_at_k(np.array([[1., 2., 3.]]), np.array([[1, 0, 1]]), 2)[0]), 4)
     0.6131
+    >>> round(float(ndcg_at_k(np.array([[0.9, 0.5, 0.5]]), np.array([[0, 1, 0]]), 2)[0]), 4)  # 1/log2(3)
+    0.6309
     """
     return _single(f"NDCG@{k}", scores, relevant, exclude, ks=[k])
 
@@ -384,8 +406,18 @@ def map_score(scores: Any, relevant: Any, exclude: Any = None) -> Any:
     """Per-user average precision over the full candidate ranking:
     ``(1/K) sum_{i relevant} precision at p_i`` (average it over users for MAP).
 
+    Ties: stable order (score descending, then item index), unlike
+    :func:`rankguard.metrics.average_precision` (scikit-learn's tie groups): on ``[0.9, 0.5, 0.5]``
+    with item 1 relevant, item 1 sits at position 2 here (AP 1/2), while ``average_precision``
+    gives the tie group's precision 1/3. Without ties both agree.
+
     >>> map_score(np.array([[3., 2., 1.]]), np.array([[1, 0, 1]])).tolist()
     [0.8333333333333333]
+    >>> map_score(np.array([[0.9, 0.5, 0.5]]), np.array([[0, 1, 0]])).tolist()   # position 2
+    [0.5]
+    >>> from rankguard.metrics import average_precision
+    >>> round(average_precision([0.9, 0.5, 0.5], [0, 1, 0]), 3)                  # tie group
+    0.333
     """
     return _single("MAP", scores, relevant, exclude, full=True)
 
@@ -393,8 +425,13 @@ def map_score(scores: Any, relevant: Any, exclude: Any = None) -> Any:
 def mrr(scores: Any, relevant: Any, exclude: Any = None) -> Any:
     """Per-user reciprocal rank ``1 / p_first`` of the first relevant candidate.
 
+    Ties: stable order (score descending, then item index).
+
     >>> mrr(np.array([[3., 2., 1.]]), np.array([[0, 1, 1]])).tolist()
     [0.5]
+    >>> s = np.array([[0.9, 0.5, 0.5]])                  # items 1 and 2 tie; item 1 comes first
+    >>> mrr(s, np.array([[0, 1, 0]])).tolist(), mrr(s, np.array([[0, 0, 1]])).tolist()
+    ([0.5], [0.3333333333333333])
     """
     return _single("MRR", scores, relevant, exclude, full=True)
 
@@ -403,7 +440,14 @@ def auc_per_user(scores: Any, relevant: Any, exclude: Any = None) -> Any:
     """Per-user AUC ``(sum of positives' ranks from the bottom - K(K+1)/2) / (K (N - K))`` over
     the ``N`` candidates, ties at average rank (a tied pair counts 1/2); NaN if K = 0 or K = N.
 
+    Ties: the one per-user metric that does not use the stable order: a tie group gets its average
+    rank, so the result does not depend on item indices and equals
+    :func:`rankguard.metrics.roc_auc` of the row, ties included.
+
     >>> auc_per_user(np.array([[3., 2., 2.]]), np.array([[0, 1, 0]])).tolist()
     [0.25]
+    >>> s = np.array([[0.9, 0.5, 0.5]])                  # item 1 or item 2 relevant: same AUC
+    >>> auc_per_user(s, np.array([[0, 1, 0]])).tolist(), auc_per_user(s, np.array([[0, 0, 1]])).tolist()
+    ([0.25], [0.25])
     """
     return _single("AUC", scores, relevant, exclude, full=True)
