@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rankguard {__version__}")
     parser.add_argument("--data-dir", default=None,
                         help="directory datasets are looked up in (overrides $RANKGUARD_DATA)")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
         importlib.import_module(module).register(sub)
@@ -48,11 +49,32 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError, TypeError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"rankguard: error: {msg}", file=sys.stderr)
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"rankguard: error: {error_line(exc)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop (training raises RunInterrupted)
+        if args.debug:
+            raise
+        print("rankguard: interrupted", file=sys.stderr)
+        return 130
 
+
+def error_line(exc: BaseException) -> str:
+    """One line for a user error: the message (which names the flag, file or argument at fault).
+
+    Errors rankguard raises on purpose carry their own text; anything else is prefixed with its
+    type so that an unexpected failure still reads as one line (``--debug`` shows the traceback).
+    """
+    from rankguard.training import RunInterrupted
+
+    if isinstance(exc, RunInterrupted):
+        return str(exc)
+    msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    msg = " ".join(str(msg).split()) or type(exc).__name__
+    plain = (ValueError, KeyError, FileNotFoundError, TypeError, FloatingPointError, PermissionError)
+    return msg if isinstance(exc, plain) else f"{type(exc).__name__}: {msg}"
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

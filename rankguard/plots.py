@@ -151,3 +151,37 @@ def plot_roc_curves(panels: Curves, path: str | os.PathLike, title: str = "ROC c
         ax.legend(loc="lower right", fontsize="small")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def plot_training_curves(history: list[Mapping[str, Any]], path: str | os.PathLike, metric: str | None = None,
+                         title: str = "Training curves") -> Path:
+    """Save ``curves.png``: training loss per epoch (left) and validation ``metric`` per evaluation (right).
+
+    ``history`` is :func:`rankguard.training.fit`'s: one record per epoch with ``epoch``, ``loss`` and,
+    on evaluated epochs, ``val`` (a metric dict). The best evaluation is marked.
+
+    >>> import tempfile, os
+    >>> h = [{"epoch": 1, "loss": 1.0, "val": {"AUC": 0.6}}, {"epoch": 2, "loss": 0.5, "val": {"AUC": 0.7}}]
+    >>> plot_training_curves(h, os.path.join(tempfile.mkdtemp(), "curves.png"), "AUC").name
+    'curves.png'
+    """
+    fig, (ax_loss, ax_val) = _figure(2)
+    epochs = [r["epoch"] for r in history]
+    ax_loss.plot(epochs, [r["loss"] for r in history], marker="." if len(epochs) < 40 else None)
+    ax_loss.set(xlabel="epoch", ylabel="mean training loss", title="training loss")
+    ax_loss.grid(alpha=0.3)
+    evaluated = [(r["epoch"], r["val"][metric]) for r in history if metric and metric in r.get("val", {})]
+    if evaluated:
+        xs, ys = zip(*evaluated)
+        ax_val.plot(xs, ys, marker="o" if len(xs) < 40 else None, label=f"validation {metric}")
+        finite = [(x, y) for x, y in evaluated if np.isfinite(y)]
+        if finite:
+            bx, by = max(finite, key=lambda t: t[1])
+            ax_val.scatter([bx], [by], color="C3", zorder=3, label=f"best {by:.4f} (epoch {bx})")
+        ax_val.legend(loc="lower right", fontsize="small")
+    else:
+        ax_val.text(0.5, 0.5, "no validation metric", ha="center", va="center", transform=ax_val.transAxes)
+    ax_val.set(xlabel="epoch", ylabel=metric or "", title="validation")
+    ax_val.grid(alpha=0.3)
+    fig.suptitle(title)
+    return _save(fig, path)

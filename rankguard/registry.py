@@ -12,7 +12,7 @@ so ``--help`` always lists what is registered.
 >>> MODELS.get("mlp")
 Traceback (most recent call last):
 ...
-KeyError: "unknown model 'mlp'; registered: linear"
+KeyError: "unknown model 'mlp'; known: linear"
 """
 
 from __future__ import annotations
@@ -49,8 +49,10 @@ class Registry(Generic[T]):
         """The component registered as ``name``; an unknown name lists the registered ones."""
         key = str(name).lower()
         if key not in self._items:
-            raise KeyError(f"unknown {self.kind} {name!r}; registered: {', '.join(self.names())}")
+            raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
         return self._items[key]
+
+    __getitem__ = get
 
     def names(self) -> list[str]:
         """Registered names, sorted (what ``--help`` shows)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable
@@ -32,6 +33,12 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
     """Call ``write(fh)`` on a temporary binary file beside ``path``, then rename it into place.
 
@@ -47,6 +54,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates 0600; a run file gets the mode an ordinary open() would give (0666 & ~umask)
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             write(fh)
         os.replace(tmp, path)
@@ -76,17 +85,67 @@ def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+class RunDirError(ValueError):
+    """A run folder that cannot be used as asked (holds another run, is a file, is missing)."""
+
+
+#: the run's state marker: ``{"status": "running" | "complete" | "failed" | "interrupted", ...}``
+STATUS_FILE = "status.json"
+
+
 class RunDir:
     """A folder holding one run: ``config.json``, ``metrics.json``, ``report.md`` and plots.
+
+    ``RunDir(path)`` creates the folder; ``RunDir(path, create=False)`` requires it to exist (a
+    read-only use such as ``recsys evaluate`` never creates folders). To start a training run use
+    :meth:`for_run`, which refuses a folder holding an earlier run unless told to overwrite or
+    resume it, and marks the run ``running`` in ``status.json`` until it finishes.
 
     >>> import tempfile; d = RunDir(tempfile.mkdtemp()); _ = d.save_json("metrics.json", {"AUC": 0.9})
     >>> sorted(p.name for p in d.path.iterdir())
     ['metrics.json']
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, create: bool = True):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"{self.path}: is a file, not a run directory")
+        if create:
+            self.path.mkdir(parents=True, exist_ok=True)
+        elif not self.path.is_dir():
+            raise RunDirError(f"{self.path}: no such run directory")
+
+    @classmethod
+    def for_run(cls, path: str | os.PathLike, mode: str = "new", flag: str = "--out") -> "RunDir":
+        """Open ``path`` for a training run; ``mode`` is ``"new"``, ``"overwrite"`` or ``"resume"``.
+
+        ``new``: the folder must be absent or empty (an earlier run is never overwritten silently).
+        ``overwrite``: an earlier *run* in it (it has ``config.json`` or ``status.json``) is deleted
+        first, so no file of the old run survives beside the new one; a folder of other files is
+        refused. ``resume``: the folder must hold a run's ``config.json``.
+        """
+        p = Path(path)
+        if p.exists() and not p.is_dir():
+            raise RunDirError(f"{flag} {p}: is a file; name a folder for the run")
+        entries = sorted(q.name for q in p.iterdir()) if p.is_dir() else []
+        is_run = any(name in entries for name in ("config.json", STATUS_FILE))
+        if mode == "resume":
+            if not (p / "config.json").is_file():
+                raise RunDirError(f"--resume {p}: no config.json there; is it a rankguard run directory?")
+        elif mode == "overwrite":
+            if entries and not is_run:
+                raise RunDirError(f"--overwrite {p}: the folder holds files but no rankguard run "
+                                  f"(no config.json); refusing to delete them")
+            for q in p.iterdir() if entries else ():
+                shutil.rmtree(q) if q.is_dir() and not q.is_symlink() else q.unlink()
+        elif mode == "new":
+            if entries:
+                what = "an earlier run" if is_run else f"{len(entries)} file(s)"
+                raise RunDirError(f"{flag} {p}: the folder holds {what}; pass --overwrite to replace it, "
+                                  f"--resume {p} to continue it, or choose another {flag}")
+        else:
+            raise ValueError(f"`mode` must be 'new', 'overwrite' or 'resume', got {mode!r}")
+        return cls(p)
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -98,4 +157,18 @@ class RunDir:
         return atomic_write_text(self.path / name, text)
 
     def load_json(self, name: str) -> Any:
-        return json.loads((self.path / name).read_text())
+        path = self.path / name
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise RunDirError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+
+    def status(self) -> str | None:
+        """``"running"``, ``"complete"``, … from ``status.json``; ``None`` when there is none."""
+        if not self.file(STATUS_FILE).is_file():
+            return None
+        return str(self.load_json(STATUS_FILE).get("status"))
+
+    def mark(self, status: str, **info: Any) -> Path:
+        """Write ``status.json`` (``running`` while training, ``complete`` once every file is written)."""
+        return self.save_json(STATUS_FILE, {"status": status, **info})

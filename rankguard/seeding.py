@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import torch
 
 
 def make_generators(seed: int) -> tuple[torch.Generator, np.random.Generator]:
-    """Return ``(torch.Generator, numpy Generator)`` seeded with ``seed``.
+    """Return ``(torch.Generator, numpy Generator)`` seeded with ``seed``; no global RNG is touched.
 
-    Also seeds torch's and Python's global generators, because ``nn.Module`` initialisers
-    draw from them.
+    Models built by rankguard draw their initial weights from the torch generator passed to them
+    (see :func:`rankguard.training.init.init_linear_`), so nothing needs the global seed. For a
+    checkpointable bundle of both, see :class:`rankguard.training.Generators`.
 
     >>> a, _ = make_generators(0); b, _ = make_generators(0)
     >>> torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b))
     True
+    >>> before = torch.get_rng_state(); _ = make_generators(5); torch.equal(before, torch.get_rng_state())
+    True
     """
-    torch.manual_seed(seed)
-    random.seed(seed)
-    return torch.Generator().manual_seed(seed), np.random.default_rng(seed)
+    return torch.Generator().manual_seed(int(seed)), np.random.default_rng(int(seed))

@@ -1,14 +1,25 @@
-"""``rankguard recsys train`` and ``rankguard recsys evaluate``: thin wrappers over the trainer."""
+"""``rankguard recsys train`` and ``rankguard recsys evaluate``: thin wrappers over the trainer.
+
+Choices (``--model``, ``--loss``, ``--sampler``, ``--optimizer``) are read from the registries.
+A run is fully described by its ``config.json``: ``--config FILE`` replays one (flags given beside
+it override), ``--resume DIR`` continues a killed run from its last checkpoint.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 from pathlib import Path
-
+from typing import Any
 
 from rankguard.recsys.data import Split, load_dataset
 from rankguard.recsys.splits import ratio_split
-from rankguard.samplers import SAMPLERS
+
+# flag dest -> TrainConfig field (the training flags that --config / --resume interact with)
+_TRAIN_FLAGS = ("model", "loss", "sampler", "dataset", "protocol", "epochs", "dim", "lr", "margin", "batch_size",
+                "weight_decay", "optimizer", "eval_every", "patience", "select_metric", "seed", "split_seed",
+                "n_negatives", "cov_weight", "constraint")
 
 
 def load_split(dataset: str, seed: int = 1234) -> Split:
@@ -19,36 +30,57 @@ def load_split(dataset: str, seed: int = 1234) -> Split:
     return ratio_split(data, seed=seed)
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    from rankguard.recsys.trainer import METRIC_KEYS, MODEL_CHOICES, OPTIMIZERS
+    from rankguard.recsys.objectives import LOSSES, sampler_names
+    from rankguard.recsys.recipes import METRIC_KEYS, RECIPES, model_names
+    from rankguard.training import OPTIMIZERS
 
     p = sub.add_parser("recsys", help="collaborative ranking: train and evaluate MF-BPR, CML, SFCML")
     p.set_defaults(_parser=p)
     rs = p.add_subparsers(dest="recsys_command", metavar="ACTION")
 
+    recipes = "; ".join(f"{n} = {r.backbone} + {r.loss} + {r.sampler}" for n, r in RECIPES.items())
     t = rs.add_parser("train", help="train a model and write a run directory",
                       description="Train on a dataset (registry name or path to users.dat / a folder with "
-                                  "users.dat + train/val/test.npz). Unset options take the model's defaults "
-                                  "(LibCML public config; ML-100K SFCML script for ml-100k-libcml).")
-    t.add_argument("--dataset", required=True, help="registry name (ml-100k-libcml, ml-1m, ...) or path")
-    t.add_argument("--model", required=True, choices=MODEL_CHOICES)
-    t.add_argument("--sampler", choices=sorted(SAMPLERS), default=None, help="negative sampler for --model cml")
-    t.add_argument("--protocol", choices=("standard", "authors"), default="authors")
+                                  "users.dat + train/val/test.npz). Unset options take the recipe's defaults "
+                                  f"(LibCML public config; ML-100K SFCML script for ml-100k-libcml). Recipes: {recipes}.")
+    t.add_argument("--dataset", default=None, help="registry name (ml-100k-libcml, ml-1m, ...) or path")
+    t.add_argument("--model", default=None, choices=model_names(), metavar="MODEL",
+                   help=f"a recipe or a backbone: {', '.join(model_names())}")
+    t.add_argument("--loss", default=None, choices=LOSSES.names(),
+                   help="pair surrogate: hinge/bpr on sampled negatives, squared/squared_hinge (and hinge) over all pairs")
+    t.add_argument("--sampler", default=None, choices=sampler_names(),
+                   help="negatives: a sampler, or 'all' = every (positive, unobserved) pair")
+    t.add_argument("--negatives", dest="n_negatives", type=int, default=None,
+                   help="sampler count: negatives per pair (HarS: candidates)")
+    t.add_argument("--protocol", choices=("standard", "authors"), default=None, help="evaluation protocol (default authors)")
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--dim", type=int, default=None)
-    t.add_argument("--lr", type=float, default=None)
-    t.add_argument("--margin", type=float, default=None)
+    t.add_argument("--lr", type=_finite_float, default=None)
+    t.add_argument("--margin", type=_finite_float, default=None)
     t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--weight-decay", type=float, default=None)
-    t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=None)
-    t.add_argument("--surrogate", choices=("squared", "hinge", "squared_hinge"), default=None,
-                   help="SFCML loss (squared = the authors' form)")
+    t.add_argument("--weight-decay", type=_finite_float, default=None)
+    t.add_argument("--cov-weight", type=_finite_float, default=None, help="CML covariance regulariser weight")
+    t.add_argument("--constraint", choices=("ball", "sphere"), default=None, help="CML norm constraint")
+    t.add_argument("--optimizer", choices=OPTIMIZERS.names(), default=None)
     t.add_argument("--eval-every", type=int, default=None)
-    t.add_argument("--patience", type=int, default=None, help="evaluations without improvement before stopping")
+    t.add_argument("--patience", type=int, default=None,
+                   help="evaluations without improvement before stopping (0 = never)")
     t.add_argument("--select-metric", choices=METRIC_KEYS, default=None)
-    t.add_argument("--seed", type=int, default=0, help="training seed (the split of unsplit data uses --split-seed)")
-    t.add_argument("--split-seed", type=int, default=1234, help="seed of the 3:1:1 split for unsplit data")
-    t.add_argument("--out", required=True, help="run directory to write")
+    t.add_argument("--seed", type=int, default=None, help="training seed (default 0; the split uses --split-seed)")
+    t.add_argument("--split-seed", type=int, default=None, help="seed of the 3:1:1 split for unsplit data (default 1234)")
+    t.add_argument("--config", default=None, metavar="FILE", help="replay a run's config.json (flags given override it)")
+    t.add_argument("--out", default=None, help="run directory to write (must be new or empty)")
+    mode = t.add_mutually_exclusive_group()
+    mode.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    mode.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR from its last checkpoint")
     t.set_defaults(func=run_train, _parser=t)
 
     e = rs.add_parser("evaluate", help="re-evaluate a run directory's checkpoint and print the table")
@@ -57,23 +89,69 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=run_evaluate, _parser=e)
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from rankguard.recsys.trainer import make_config, metrics_table, train
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k, None) is not None}
 
-    if args.sampler is not None and args.model != "cml":
-        raise ValueError(f"--sampler applies to --model cml only (got --model {args.model})")
-    config = make_config(args.model, args.dataset, sampler=args.sampler, protocol=args.protocol, epochs=args.epochs,
-                         dim=args.dim, lr=args.lr, margin=args.margin, batch_size=args.batch_size,
-                         weight_decay=args.weight_decay, optimizer=args.optimizer, surrogate=args.surrogate,
-                         eval_every=args.eval_every, patience=args.patience, select_metric=args.select_metric,
-                         seed=args.seed, extra={"split_seed": args.split_seed})
-    split = load_split(args.dataset, seed=args.split_seed)
-    # a path is stored absolute so that `recsys evaluate DIR` works from any folder
-    dataset = str(Path(args.dataset).resolve()) if Path(args.dataset).exists() else str(args.dataset)
-    result = train(config, split, out=args.out, dataset=dataset)
-    print(f"{config.method} on {args.dataset}: best epoch {result.best_epoch}; test metrics (%):")
+
+def _read_config(path: Path, flag: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{flag} {path}: no such file")
+    try:
+        values = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{flag} {path}: not a JSON config ({exc})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{flag} {path}: expected a JSON object")
+    return values
+
+
+def config_from_args(args: argparse.Namespace):
+    """The :class:`TrainConfig` the flags ask for: ``--config`` file ← flags, or recipe defaults ← flags."""
+    from rankguard.recsys.recipes import TrainConfig, make_config
+
+    given = _given(args)
+    if args.config is not None:
+        values = _read_config(Path(args.config), "--config")
+        values.update(given)
+        config = TrainConfig.from_dict(values, where=str(args.config))
+    else:
+        for flag in ("dataset", "model"):
+            if flag not in given:
+                raise ValueError(f"--{flag} is required (or replay a run with --config FILE / --resume DIR)")
+        model, dataset = given.pop("model"), given.pop("dataset")
+        config = make_config(model, dataset, **given)
+    if Path(config.dataset).exists():  # stored absolute so the run replays from any folder
+        config.dataset = str(Path(config.dataset).resolve())
+    return config
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from rankguard.recsys.recipes import TrainConfig
+    from rankguard.recsys.trainer import metrics_table, train
+    from rankguard.runs import RunDir
+
+    if args.resume is not None:
+        extra = sorted(_given(args)) + (["config"] if args.config else []) + (["out"] if args.out else [])
+        if extra:
+            raise ValueError(f"--resume takes no other training flag (got {', '.join('--' + e.replace('_', '-') for e in extra)}); "
+                             f"the run continues with its own config.json")
+        run = RunDir.for_run(args.resume, "resume")
+        if run.status() == "complete":
+            print(f"{run.path}: the run already finished; nothing to resume (metrics in {run.file('metrics.json')})")
+            return 0
+        config = TrainConfig.from_dict(run.load_json("config.json"), where=str(run.file("config.json")))
+        out, mode = run.path, "resume"
+    else:
+        if args.out is None:
+            raise ValueError("--out DIR is required (the run directory to write)")
+        config = config_from_args(args)
+        out, mode = Path(args.out), ("overwrite" if args.overwrite else "new")
+        RunDir.for_run(out, mode) if mode == "new" else None  # refuse before loading any data
+    split = load_split(config.dataset, seed=config.split_seed)
+    result = train(config, split, out=out, mode=mode)
+    print(f"{config.method} on {config.dataset}: best epoch {result.best_epoch}; test metrics (%):")
     print(metrics_table(result.test_metrics), end="")
-    print(f"run directory: {Path(args.out)}")
+    print(f"run directory: {out}")
     return 0
 
 
@@ -81,16 +159,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from rankguard.recsys.evaluator import Evaluator
     from rankguard.recsys.trainer import METRIC_KEYS, load_run, metrics_table, score_fn_of
 
-    config, model, run_config = load_run(args.run_dir)
-    dataset = run_config.get("dataset")
-    if not dataset:
+    config, model, _ = load_run(args.run_dir)
+    if not config.dataset:
         raise ValueError(f"{args.run_dir}/config.json does not name the dataset")
-    split = load_split(dataset, seed=int(config.extra.get("split_seed", 1234)))
+    split = load_split(config.dataset, seed=config.split_seed)
     if (split.n_users, split.n_items) != (model.n_users, model.n_items):
-        raise ValueError(f"dataset {dataset!r} has {split.n_users} users x {split.n_items} items but the "
+        raise ValueError(f"dataset {config.dataset!r} has {split.n_users} users x {split.n_items} items but the "
                          f"checkpoint expects {model.n_users} x {model.n_items}")
     metrics = Evaluator(split, protocol=config.protocol, block_size=config.eval_block_size).evaluate(
         score_fn_of(model), stage=args.stage)
-    print(f"{config.method} on {dataset} ({args.stage}, protocol {config.protocol}), metrics (%):")
+    print(f"{config.method} on {config.dataset} ({args.stage}, protocol {config.protocol}), metrics (%):")
     print(metrics_table({k: metrics[k] for k in METRIC_KEYS if k in metrics}), end="")
     return 0

@@ -28,6 +28,8 @@ import math
 import torch
 from torch import nn
 
+from rankguard.registry import Registry
+
 
 def _check_ids(ids: torch.Tensor, n: int, name: str) -> torch.Tensor:
     if not isinstance(ids, torch.Tensor):
@@ -157,4 +159,8 @@ class SFCML(EmbeddingModel):
         _unit_rows_(self.item, ball=False)
 
 
-MODELS: dict[str, type[EmbeddingModel]] = {"mf": MF, "cml": CML, "sfcml": SFCML}
+#: backbones by name (``--model`` accepts these and the recipes of :mod:`rankguard.recsys.recipes`)
+MODELS: Registry[type[EmbeddingModel]] = Registry("model")
+MODELS.register("mf", MF)
+MODELS.register("cml", CML)
+MODELS.register("cml-sphere", SFCML)   # SFCML's unit-sphere CML backbone

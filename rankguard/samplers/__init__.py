@@ -14,26 +14,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from rankguard.registry import Registry
 from rankguard.samplers.base import CandidateScoreFn, NegativeSampler
 from rankguard.samplers.hard import HardSampler
 from rankguard.samplers.popularity import PopularitySampler
 from rankguard.samplers.two_stage import TwoStageSampler
 from rankguard.samplers.uniform import UniformSampler
 
-SAMPLERS: dict[str, type[NegativeSampler]] = {
-    "unis": UniformSampler,
-    "pops": PopularitySampler,
-    "2sts": TwoStageSampler,
-    "hars": HardSampler,
-}
+#: negative samplers by name (``--sampler`` choices); adding one is one file + one line here
+SAMPLERS: Registry[type[NegativeSampler]] = Registry("sampler")
+SAMPLERS.register("unis", UniformSampler)
+SAMPLERS.register("pops", PopularitySampler)
+SAMPLERS.register("2sts", TwoStageSampler)
+SAMPLERS.register("hars", HardSampler)
 
 
 def make_sampler(name: str, train, generator: np.random.Generator, **kwargs) -> NegativeSampler:
     """Build the sampler registered as ``name`` (case-insensitive); unknown names list the known ones."""
-    key = str(name).lower()
-    if key not in SAMPLERS:
-        raise KeyError(f"unknown sampler {name!r}; known: {', '.join(sorted(SAMPLERS))}")
-    return SAMPLERS[key](train, generator, **kwargs)
+    return SAMPLERS.get(name)(train, generator, **kwargs)
 
 
 __all__ = ["SAMPLERS", "make_sampler", "NegativeSampler", "CandidateScoreFn", "UniformSampler",

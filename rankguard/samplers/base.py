@@ -79,6 +79,12 @@ class NegativeSampler:
         if stuck.size:
             raise ValueError(f"{self.name}: user {int(stuck[0])} has zero sampling weight outside its positives")
 
+    @classmethod
+    def from_count(cls, train, generator: np.random.Generator, count: int, **options) -> "NegativeSampler":
+        """Build from the trainer's one count flag (``--negatives``): negatives per pair by default;
+        a sampler whose count means something else (HarS: candidates) overrides this."""
+        return cls(train, generator, n_negatives=count, **options)
+
     # -- pieces -------------------------------------------------------------------------
     def item_weights(self) -> np.ndarray:
         """Unnormalised base weights ``w_j`` over items (uniform by default)."""

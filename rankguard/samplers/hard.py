@@ -36,6 +36,11 @@ class HardSampler(NegativeSampler):
         if self.n_negatives > self.n_candidates:
             raise ValueError(f"`n_negatives` ({n_negatives}) must be <= `n_candidates` ({n_candidates})")
 
+    @classmethod
+    def from_count(cls, train, generator: np.random.Generator, count: int, **options) -> "HardSampler":
+        """HarS's count is the number of uniform candidates (one hardest negative is kept per pair)."""
+        return cls(train, generator, n_candidates=count, **options)
+
     def sample(self, users: np.ndarray, pos_items: np.ndarray,
                score_fn: CandidateScoreFn | None = None) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)

@@ -1,10 +1,8 @@
-"""A small, generic engine: train a scorer on in-memory tensors with any ranking loss.
-
-Two pieces, reusable by later recipes (demo, benchmarks, robust training):
+"""Batches of dataset indices for in-memory scorers, and the loss contract they feed.
 
 - :class:`PositiveShareBatchSampler` -- batches of dataset indices with a guaranteed number of
   positives per batch, so pairwise (AUC) and listwise (AP) losses always see both classes.
-- :func:`train_scorer` -- the loop ``scores = model(x[idx]); loss = loss_fn(scores, y[idx], idx)``.
+- :func:`ignore_index` -- adapts a ``loss(scores, labels)`` to the ``(scores, labels, index)`` contract.
 
 The loss contract is the one used across :mod:`rankguard.losses`: a callable taking
 ``(scores [B], labels [B], index [B] long)`` and returning a scalar tensor. ``index`` holds the
@@ -18,10 +16,7 @@ import math
 from typing import Callable, Iterator
 
 import torch
-from torch import nn
-
 from rankguard._validation import binary_labels_tensor
-from rankguard.progress import progress
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -103,54 +98,3 @@ def ignore_index(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> 
         return loss(scores, labels)
     wrapped.__name__ = getattr(loss, "__name__", type(loss).__name__)
     return wrapped
-
-
-def train_scorer(model: nn.Module, loss_fn: LossFn, features: torch.Tensor, labels: torch.Tensor, *,
-                 optimizer: torch.optim.Optimizer, batch_sampler: PositiveShareBatchSampler,
-                 epochs: int, desc: str = "train") -> list[float]:
-    """Minimise ``loss_fn`` over ``epochs`` passes of ``batch_sampler``; return per-epoch mean loss.
-
-    Each step: ``idx`` = next batch; ``s = model(features[idx])`` squeezed to ``[B]``;
-    ``loss = loss_fn(s, labels[idx], idx)``; backward; ``optimizer.step()``.
-    ``index`` passed to the loss is the row position in ``features`` (``0 .. N-1``), which is what
-    per-sample stateful losses (``APLoss(num_samples=N)``) expect.
-
-    Shapes: ``features [N, d]``, ``labels [N]`` (float 0/1, as the losses take them);
-    ``model`` maps ``[B, d]`` to ``[B]`` or ``[B, 1]`` scores.
-
-    Raises ``FloatingPointError`` naming the epoch and batch if the loss becomes NaN or inf
-    (training never continues silently on a broken loss).
-
-    >>> X = torch.randn(40, 3, generator=torch.Generator().manual_seed(0)); y = (X[:, 0] > 0).float()
-    >>> m = nn.Linear(3, 1); opt = torch.optim.SGD(m.parameters(), lr=0.1)
-    >>> import torch.nn.functional as F
-    >>> hist = train_scorer(m, ignore_index(F.binary_cross_entropy_with_logits), X, y, optimizer=opt,
-    ...                     batch_sampler=PositiveShareBatchSampler(y, 8, 4), epochs=5)
-    >>> len(hist), hist[-1] < hist[0]
-    (5, True)
-    """
-    if features.dim() != 2:
-        raise ValueError(f"`features` must be 2-D [N, d], got shape {tuple(features.shape)}")
-    if labels.dim() != 1 or labels.shape[0] != features.shape[0]:
-        raise ValueError(f"`labels` must be 1-D with N = {features.shape[0]} entries (one per row of "
-                         f"`features`), got shape {tuple(labels.shape)}")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"`epochs` must be a positive integer, got {epochs!r}")
-    history: list[float] = []
-    model.train()
-    for epoch in progress(range(epochs), desc=desc, total=epochs):
-        total, steps = 0.0, 0
-        for b, idx in enumerate(batch_sampler):
-            scores = model(features[idx])
-            if scores.dim() == 2 and scores.shape[1] == 1:
-                scores = scores[:, 0]
-            loss = loss_fn(scores, labels[idx], idx)
-            if not bool(torch.isfinite(loss)):
-                raise FloatingPointError(f"loss became {float(loss.detach())} at epoch {epoch}, batch {b} ({desc})")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach())
-            steps += 1
-        history.append(total / max(steps, 1))
-    return history

@@ -1,0 +1,167 @@
+"""Collaborative-ranking objectives for the training engine, and the loss registry behind ``--loss``.
+
+A loss names a pair surrogate ``ℓ(t)`` of the score gap ``t = s(u, i⁺) − s(u, j)``; the sampler
+(``--sampler``) names which ``(i⁺, j)`` pairs it runs over:
+
+* a negative sampler (``unis``, ``pops``, ``2sts``, ``hars``): :class:`SampledPairObjective` —
+  batches of training pairs ``(u, i⁺)``, each once per epoch, negatives ``j`` from the sampler;
+* ``all``: :class:`AllPairsObjective` — batches of users, the loss over **every** (positive,
+  unobserved) pair of each user, exactly, through the all-pairs engine (the SFCML objective).
+
+| ``--loss`` | ``ℓ`` | sampled negatives | all pairs |
+|---|---|---|---|
+| ``hinge`` | ``max(0, λ − t)`` (CML triplet hinge) | yes | yes |
+| ``bpr`` | ``−log σ(t)`` (BPR) | yes | no (not a surrogate of the exact engine) |
+| ``squared`` | ``(λ − t)²`` (SFCML) | no | yes |
+| ``squared_hinge`` | ``max(0, λ − t)²`` | no | yes |
+
+``squared`` and ``squared_hinge`` run over all pairs: given with ``--loss`` and no ``--sampler``
+they imply ``--sampler all``. The formulas live in :mod:`rankguard.functional.cml`; the losses
+are the Modules of :mod:`rankguard.losses`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from rankguard.losses import BPRLoss, CMLLoss, SFCMLLoss
+from rankguard.registry import Registry
+from rankguard.samplers import SAMPLERS, NegativeSampler
+
+#: the ``--sampler`` value meaning "no sampling: every (positive, unobserved) pair"
+ALL_PAIRS = "all"
+
+
+@dataclass(frozen=True)
+class PairLoss:
+    """A registered ``--loss``: how it runs on sampled negatives and/or over all pairs.
+
+    ``sampled(margin, cov_weight) -> Module(pos [B], neg [B, S], embeddings) -> scalar`` or ``None``;
+    ``all_pairs`` = the exact engine's surrogate name, or ``None``; ``default_sampler`` is what
+    ``--loss NAME`` without ``--sampler`` implies (``None``: the recipe's sampler).
+    """
+
+    name: str
+    formula: str
+    sampled: Any = None
+    all_pairs: str | None = None
+    default_sampler: str | None = None
+
+    def supports(self, sampler: str) -> bool:
+        return self.all_pairs is not None if sampler == ALL_PAIRS else self.sampled is not None
+
+
+LOSSES: Registry[PairLoss] = Registry("loss")
+LOSSES.register("hinge", PairLoss("hinge", "max(0, λ − t)", sampled=lambda m, c: CMLLoss(m, c), all_pairs="hinge"))
+LOSSES.register("bpr", PairLoss("bpr", "−log σ(t)", sampled=lambda m, c: BPRLoss()))
+LOSSES.register("squared", PairLoss("squared", "(λ − t)²", all_pairs="squared", default_sampler=ALL_PAIRS))
+LOSSES.register("squared_hinge", PairLoss("squared_hinge", "max(0, λ − t)²", all_pairs="squared_hinge",
+                                          default_sampler=ALL_PAIRS))
+
+
+def sampler_names() -> list[str]:
+    """Everything ``--sampler`` accepts: the registered samplers and ``all``."""
+    return [ALL_PAIRS, *SAMPLERS.names()]
+
+
+def check_loss_sampler(loss: str, sampler: str) -> None:
+    """Raise a one-line error when ``loss`` cannot run on ``sampler`` (names the flags)."""
+    spec = LOSSES.get(loss)
+    if sampler != ALL_PAIRS and sampler not in SAMPLERS:
+        raise KeyError(f"unknown sampler {sampler!r}; known: {', '.join(sampler_names())}")
+    if not spec.supports(sampler):
+        if sampler == ALL_PAIRS:
+            raise ValueError(f"--loss {loss} runs on sampled negatives only; pass --sampler "
+                             f"{{{','.join(SAMPLERS.names())}}}")
+        raise ValueError(f"--loss {loss} runs over all pairs only (--sampler all), not on --sampler {sampler}")
+
+
+def _epoch_batches(ids: np.ndarray, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    order = ids[rng.permutation(ids.size)]
+    return iter(np.array_split(order, max(1, -(-order.size // batch_size))))
+
+
+def candidate_scores(model: nn.Module):
+    """``(users [B], items [B, C]) -> scores [B, C]`` without gradient, for samplers that pick by score.
+
+    Gathered item rows for few candidates (HarS, C = 10); one ``[B, n_items]`` matmul and a gather
+    when ``C`` is a sizeable share of the catalogue (the "hardest" 2stS variant, C = 300). Carries
+    ``item_embeddings(items)`` for 2stS's spread-out stage two (weights by ⟨v_i⁺, v_j⟩).
+    """
+    def fn(users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            if items.shape[1] * 8 < model.n_items:
+                return model.score_pairs(users, items)
+            return model.score(users).gather(1, items)
+
+    def item_embeddings(items: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return model.item[items]
+    fn.item_embeddings = item_embeddings  # type: ignore[attr-defined]
+    return fn
+
+
+class SampledPairObjective:
+    """Batches of training pairs ``(u, i⁺)`` (each once per epoch), negatives from ``sampler``.
+
+    The loss Module gets ``(s⁺ [B], s⁻ [B, S], embeddings)``; ``embeddings`` = the batch's user and
+    item rows, for CML's covariance regulariser (``cov_weight``).
+    """
+
+    def __init__(self, train: sp.csr_matrix, sampler: NegativeSampler, loss: nn.Module, batch_size: int,
+                 rng: np.random.Generator):
+        coo = sp.coo_matrix(train)
+        self.users = coo.row.astype(np.int64)
+        self.items = coo.col.astype(np.int64)
+        self.sampler, self.loss_fn, self.batch_size, self.rng = sampler, loss, int(batch_size), rng
+
+    def batches(self, epoch: int) -> Iterator[np.ndarray]:
+        return _epoch_batches(np.arange(self.users.size), self.batch_size, self.rng)
+
+    def loss(self, model: nn.Module, batch: np.ndarray) -> torch.Tensor:
+        users, pos = self.users[batch], self.items[batch]
+        neg = self.sampler.sample(users, pos, candidate_scores(model) if self.sampler.needs_scores else None)
+        u_t = torch.from_numpy(users)
+        items = torch.from_numpy(np.concatenate([pos[:, None], neg], axis=1))
+        s = model.score_pairs(u_t, items)
+        embeddings = None
+        if getattr(self.loss_fn, "cov_weight", 0.0):
+            embeddings = torch.cat([model.user[u_t], model.item[items.flatten()]])
+        return self.loss_fn(s[:, 0], s[:, 1:], embeddings)
+
+
+class AllPairsObjective:
+    """Batches of users (each user with ≥ 1 training positive once per epoch); per user the loss over
+    ALL of its (positive, unobserved) pairs (:class:`rankguard.losses.SFCMLLoss`)."""
+
+    def __init__(self, train: sp.csr_matrix, loss: nn.Module, batch_size: int, rng: np.random.Generator):
+        self.train = sp.csr_matrix(train)
+        self.active = np.flatnonzero(np.diff(self.train.indptr) > 0)
+        self.loss_fn, self.batch_size, self.rng = loss, int(batch_size), rng
+
+    def batches(self, epoch: int) -> Iterator[np.ndarray]:
+        return _epoch_batches(self.active, self.batch_size, self.rng)
+
+    def loss(self, model: nn.Module, batch: np.ndarray) -> torch.Tensor:
+        scores = model.score(torch.from_numpy(batch))
+        pos_mask = torch.from_numpy(self.train[batch].toarray() > 0)
+        return self.loss_fn(scores, pos_mask)
+
+
+def build_objective(loss: str, sampler: str, train: sp.csr_matrix, rng: np.random.Generator, *,
+                    margin: float, batch_size: int, n_negatives: int, cov_weight: float = 0.0,
+                    sampler_options: dict[str, Any] | None = None
+                    ) -> tuple[SampledPairObjective | AllPairsObjective, NegativeSampler | None]:
+    """The objective for ``--loss loss --sampler sampler`` (and its sampler; ``None`` for ``all``)."""
+    check_loss_sampler(loss, sampler)
+    spec = LOSSES.get(loss)
+    if sampler == ALL_PAIRS:
+        return AllPairsObjective(train, SFCMLLoss(margin, spec.all_pairs), batch_size, rng), None
+    neg_sampler = SAMPLERS.get(sampler).from_count(train, rng, n_negatives, **(sampler_options or {}))
+    return SampledPairObjective(train, neg_sampler, spec.sampled(margin, cov_weight), batch_size, rng), neg_sampler
