@@ -1,36 +1,122 @@
-"""Smoke test of `rankguard bench pairwise --quick`: runs, writes JSON + Markdown, rows are sane."""
+"""`rankguard bench NAME`: registration, the quick pairwise run's files and keys, the recsys benchmarks'
+file-name and flag contracts, and the one-line scripts under benchmarks/."""
 
 from __future__ import annotations
 
+import argparse
+import ast
 import json
+import math
+import re
+from pathlib import Path
+from types import SimpleNamespace
 
-from rankguard.cli import main
+import pytest
+
+import rankguard.bench as bench
+
+ROOT = Path(__file__).resolve().parents[1]
+ROW_KEYS = {"name", "N", "engine_s", "reference_s", "ratio", "engine_min_s", "reference_min_s", "goal",
+            "goal_min_ratio", "goal_met", "max_rel_diff", "timed"}
+ENV_KEYS = {"python", "torch", "numpy", "threads", "cpu_count", "machine", "platform", "git",
+            "loadavg_1min_before", "loadavg_1min_after", "dtype"}
 
 
-def test_bench_pairwise_quick_writes_results(tmp_path, capsys):
-    assert main(["bench", "pairwise", "--quick", "--out", str(tmp_path)]) == 0
+def bench_main(argv: list[str]) -> int:
+    """The `rankguard bench` group on its own parser (dispatch as rankguard.cli.main does)."""
+    parser = argparse.ArgumentParser(prog="rankguard")
+    bench.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", *argv])
+    return int(args.func(args) or 0)
+
+
+def test_every_benchmark_and_action_is_registered():
+    parser = argparse.ArgumentParser(prog="rankguard")
+    bench.register(parser.add_subparsers(dest="command"))
+    for name in ("pairwise", "recsys_quality", "recsys_speed", "readme"):
+        args = parser.parse_args(["bench", name])
+        assert callable(args.func)
+    assert set(bench.BENCHMARKS) == {"pairwise", "recsys_quality", "recsys_speed"}
+
+
+def test_bench_pairwise_quick_writes_documented_files(tmp_path, capsys):
+    assert bench_main(["pairwise", "--quick", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairwise.json", "pairwise.md"]
     report = json.loads((tmp_path / "pairwise.json").read_text())
     md = (tmp_path / "pairwise.md").read_text()
-    assert report["quick"] is True
+    assert set(report) == {"benchmark", "quick", "environment", "wall_s", "sizes", "rows"}
+    assert report["benchmark"] == "pairwise" and report["quick"] is True and report["wall_s"] >= 0
     env = report["environment"]
-    assert env["dtype"] == "float32" and env["threads"] >= 1 and env["torch"]
+    assert set(env) >= ENV_KEYS and env["dtype"] == "float32"
     rows = report["rows"]
     assert len(rows) == (6 if env["threads"] > 1 else 3)
-    for row in rows:
-        assert set(row) >= {"name", "N", "engine_s", "reference_s", "ratio", "goal", "goal_met", "max_rel_diff"}
-        assert row["engine_s"] > 0 and row["reference_s"] > 0
-        assert abs(row["ratio"] - row["reference_s"] / row["engine_s"]) <= 1e-9 * row["ratio"]
-        assert row["goal_met"] == (row["ratio"] >= row["goal_min_ratio"])
-        assert row["name"] in md
-    # engine and dense agree (float32) where a dense answer exists
     for i, row in enumerate(rows):
-        if i % 3 == 1:  # vs torch.sort: no dense answer
-            assert row["max_rel_diff"] is None
-        else:
-            assert row["max_rel_diff"] <= 1e-4
-    assert "pairwise.json" in capsys.readouterr().out
+        assert set(row) == ROW_KEYS
+        assert 0 < row["engine_min_s"] <= row["engine_s"] and 0 < row["reference_min_s"] <= row["reference_s"]
+        assert isinstance(row["goal_met"], bool)
+        assert f"| {row['name']} | {row['N']} | {row['engine_s']:.4g} | {row['reference_s']:.4g} |" in md
+        # engine and dense agree (float32) where a dense answer exists; none for torch.sort
+        assert (row["max_rel_diff"] is None) if i % 3 == 1 else (row["max_rel_diff"] <= 1e-4)
+    assert "QUICK sizes" in md and "pairwise.json" in capsys.readouterr().out
+
+
+def test_recsys_benchmarks_keep_their_flags_and_file_names():
+    from rankguard.bench import recsys_quality as q
+    from rankguard.bench import recsys_speed as s
+
+    parser = argparse.ArgumentParser()
+    q.add_arguments(parser)
+    args = parser.parse_args(["--quick", "--out", "X", "--dataset", "ml-1m", "--protocol", "standard",
+                              "--methods", "SFCML", "UniS", "--epochs", "SFCML=100,UniS=20", "--seeds", "0", "1",
+                              "--threads", "2"])
+    assert args.epochs == {"SFCML": 100, "UniS": 20} and args.seeds == [0, 1] and args.methods == ["SFCML", "UniS"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--epochs", "Nope=3"])
+    assert q.results_name("ml-100k-libcml", "authors", False) == "recsys_quality"
+    assert q.results_name("ml-1m", "standard", False) == "recsys_quality_ml-1m_standard"
+    assert q.results_name("citeulike-t", "authors", True) == "recsys_quality_citeulike-t_quick"
+    for committed in (ROOT / "results").glob("recsys_quality*.json"):  # the committed files' keys still hold
+        data = json.loads(committed.read_text())
+        assert committed.stem == q.results_name(data["dataset"], data["protocol"], data["quick"])
+        assert set(q.METHODS) >= set(data["methods"])
+    parser = argparse.ArgumentParser()
+    s.add_arguments(parser)
+    args = parser.parse_args(["--quick", "--out", "X", "--dataset", "ml-1m", "--threads", "1"])
+    assert args.quick and args.out == "X"
+
+
+def test_quality_merge_recomputes_kept_rows_with_sample_std():
+    from rankguard.bench.recsys_quality import merge_previous
+
+    old_row = {"per_seed": [{"P@3": 0.1}, {"P@3": 0.3}], "mean": {"P@3": 0.2}, "std": {"P@3": 0.1}}  # old: ddof=0
+    previous = {"dataset": "d", "protocol": "authors", "methods": {"UniS": old_row, "SFCML": {"stale": True}}}
+    new = {"SFCML": {"fresh": True}}
+    runs, kept = merge_previous(new, previous, "d", "authors")
+    assert list(runs) == ["UniS", "SFCML"] and kept == ["UniS"] and runs["SFCML"] == {"fresh": True}
+    assert runs["UniS"]["std"]["P@3"] == pytest.approx(math.sqrt(0.02))  # deviations ±0.1: sqrt(0.02 / (2 - 1))
+    assert merge_previous(new, previous, "other", "authors") == (new, None)
+
+
+def test_method_name_accepts_property_attribute_or_function():
+    from rankguard.bench.recsys_speed import method_name
+
+    assert method_name(SimpleNamespace(method="cml-unis", model="cml")) == "cml-unis"
+    assert method_name(SimpleNamespace(method=lambda: "sfcml", model="sfcml")) == "sfcml"
+    assert method_name(SimpleNamespace(model="cml", sampler="hars")) == "cml-hars"
+
+
+@pytest.mark.parametrize("name", ["pairwise", "recsys_quality", "recsys_speed", "update_readme"])
+def test_benchmark_scripts_are_one_line_shims(name):
+    text = (ROOT / "benchmarks" / f"{name}.py").read_text()
+    assert "sys.path" not in text and len(text.strip().splitlines()) == 1
+    module = "readme" if name == "update_readme" else name
+    assert re.fullmatch(rf"from rankguard\.bench\.{module} import main; raise SystemExit\(main\(\)\)", text.strip())
+    ast.parse(text)
 
 
 def test_bench_without_name_prints_help(capsys):
+    from rankguard.cli import main
+
     assert main(["bench"]) == 2
-    assert "pairwise" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("pairwise", "recsys_quality", "recsys_speed", "readme"))

@@ -1,7 +1,12 @@
-"""``rankguard bench NAME``: speed and quality benchmarks that write results/*.json and *.md.
+"""``rankguard bench NAME``: speed and quality benchmarks that write results/NAME.json and NAME.md.
 
-Each benchmark is a module exposing ``add_arguments(parser)`` and ``run(args) -> int`` (and
-``main(argv)`` for its script under benchmarks/); adding one is one line in :data:`BENCHMARKS`.
+Each benchmark is a module exposing ``add_arguments(parser)``, ``run(args) -> int`` and
+``main(argv)``; adding one is one line in :data:`BENCHMARKS`. All of them time, record the
+environment, write their files and compute mean ± std through :mod:`rankguard.bench.harness`;
+the dense references they time against live in :mod:`rankguard.bench.references`.
+
+``rankguard bench readme`` (:mod:`rankguard.bench.readme`, listed in :data:`ACTIONS`) copies the
+results tables into README.md.
 """
 
 from __future__ import annotations
@@ -9,9 +14,15 @@ from __future__ import annotations
 import argparse
 import importlib
 
-# benchmark name -> module with add_arguments(parser) and run(args)
+# benchmark name -> module with add_arguments(parser), run(args) and main(argv)
 BENCHMARKS: dict[str, str] = {
     "pairwise": "rankguard.bench.pairwise",
+    "recsys_quality": "rankguard.bench.recsys_quality",
+    "recsys_speed": "rankguard.bench.recsys_speed",
+}
+# other `rankguard bench` actions (not benchmarks), same module interface
+ACTIONS: dict[str, str] = {
+    "readme": "rankguard.bench.readme",
 }
 
 
@@ -19,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run a benchmark (writes results/NAME.json and results/NAME.md)")
     p.set_defaults(_parser=p)  # `rankguard bench` alone prints this group's help
     bench_sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK")
-    for name, module in BENCHMARKS.items():
+    for name, module in {**BENCHMARKS, **ACTIONS}.items():
         mod = importlib.import_module(module)
         doc = (mod.__doc__ or name).strip().splitlines()[0]
         bp = bench_sub.add_parser(name, help=doc, description=doc)

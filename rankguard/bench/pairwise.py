@@ -22,28 +22,25 @@ headline (``engine_s``, ``reference_s``), minima are recorded too (``*_min_s``).
 ``ratio`` is always reference_s / engine_s (a speed-up, of medians); ``max_rel_diff`` is the largest of
 max|a − b| / max|b| over the loss value and each gradient (engine a, dense b, same dtype).
 
-Run ``python benchmarks/pairwise.py`` or ``rankguard bench pairwise`` (``--quick`` for tiny sizes).
+Run ``rankguard bench pairwise`` (``--quick`` for tiny sizes, ``--out DIR`` for another folder).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
-import os
-import platform
-import statistics
-import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Callable
 
 import torch
 
+from rankguard.bench.harness import (ENGINE_BURST_S, MeasuredRun, Timing, default_results_dir, environment_line,
+                                     rel_diff, standalone_main, time_interleaved, write_results)
+from rankguard.bench.references import dense_soap_step, dense_squared_hinge_mean
 from rankguard.functional.pairwise import pairwise_loss
 from rankguard.losses.ap import APLoss
 from rankguard.progress import progress
-from rankguard.runs import markdown_table, write_json, atomic_write_text
+from rankguard.runs import markdown_table
 from rankguard.seeding import make_generators
 
 DTYPE = torch.float32
@@ -86,100 +83,11 @@ class Row:
     timed: str
 
 
-@dataclass
-class Timing:
-    """Wall times (s) of engine and reference; median is the headline, min the least-disturbed run."""
-
-    engine_median: float
-    engine_min: float
-    reference_median: float
-    reference_min: float
-
-
-ENGINE_BURST_S = 0.05  # minimum length of one timed burst of engine calls
-
-
-def time_interleaved(engine_fn: Callable[[], object], reference_fn: Callable[[], object], engine_repeats: int,
-                     reference_repeats: int, reference_warmup: int = 1, reference_scale: float = 1.0) -> Timing:
-    """Time both functions, alternating engine and reference runs so that a change in machine load
-    hits both alike; one untimed engine warm-up run. ``reference_scale`` multiplies the reference
-    times (a reference timed on a known fraction of its work).
-
-    Like ``timeit``, one engine sample is the mean per call over a burst of back-to-back calls
-    lasting at least ``ENGINE_BURST_S`` (a millisecond call timed alone right after a multi-second
-    dense run mostly measures cold caches and sleeping worker threads, not the engine)."""
-    t0 = time.perf_counter()
-    engine_fn()
-    calls = max(1, math.ceil(ENGINE_BURST_S / max(time.perf_counter() - t0, 1e-9)))
-    for _ in range(reference_warmup):
-        reference_fn()
-    eng, ref = [], []
-    for k in range(max(engine_repeats, reference_repeats)):
-        if k < engine_repeats:
-            t0 = time.perf_counter()
-            for _ in range(calls):
-                engine_fn()
-            eng.append((time.perf_counter() - t0) / calls)
-        if k < reference_repeats:
-            t0 = time.perf_counter()
-            reference_fn()
-            ref.append(time.perf_counter() - t0)
-    ref = [t * reference_scale for t in ref]
-    return Timing(statistics.median(eng), min(eng), statistics.median(ref), min(ref))
-
-
-def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    """max|a − b| / max|b| (0 when both are zero)."""
-    a, b = a.detach().double(), b.detach().double()
-    scale = float(b.abs().max())
-    err = float((a - b).abs().max())
-    return err / scale if scale > 0 else err
-
-
 def _row(name: str, n: int, t: Timing, goal: str, goal_min_ratio: float, max_rel_diff: float | None,
          timed: str) -> Row:
-    ratio = t.reference_median / t.engine_median
+    ratio = t.ratio
     return Row(name, n, t.engine_median, t.reference_median, ratio, t.engine_min, t.reference_min, goal,
                goal_min_ratio, bool(ratio >= goal_min_ratio), max_rel_diff, timed)
-
-
-# ---- dense baselines (what one writes without the engine) ----
-
-def dense_squared_hinge_mean(pos: torch.Tensor, neg: torch.Tensor, margin: float) -> torch.Tensor:
-    """mean_ij max(0, m − (p_i − n_j))² through the full n⁺×n⁻ matrix."""
-    return torch.clamp(margin - (pos[:, None] - neg[None, :]), min=0).pow(2).mean()
-
-
-def dense_soap_step(scores: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, u_all: torch.Tensor,
-                    u_pos: torch.Tensor, margin: float, gamma: float, block_rows: int,
-                    max_blocks: int | None = None) -> torch.Tensor:
-    """One LibAUC-style dense SOAP step (squared hinge, sigmoid scores), forward AND backward.
-
-    Builds every B⁺×B entry — surrogate, row means for the moving averages, weight matrix,
-    weighted sum and its backward — block of positive rows by block, so memory stays bounded.
-    Accumulates ``scores.grad``; updates ``u_all``/``u_pos`` in place; returns the loss value.
-    ``max_blocks`` stops after that many blocks (for timing a known fraction of the work only).
-    """
-    h_full = torch.sigmoid(scores)
-    h = h_full.detach().requires_grad_(True)
-    y = labels.to(h.dtype)
-    pos_rows = torch.nonzero(labels).flatten()
-    n_pos, batch = pos_rows.numel(), h.numel()
-    total = torch.zeros((), dtype=h.dtype)
-    starts = range(0, n_pos, block_rows)
-    for start in starts if max_blocks is None else starts[:max_blocks]:
-        rows = pos_rows[start:start + block_rows]
-        ell = torch.clamp(margin - (h[rows][:, None] - h[None, :]), min=0).pow(2)
-        with torch.no_grad():
-            idx = index[rows]
-            u_all[idx] = (1 - gamma) * u_all[idx] + gamma * ell.mean(dim=1)
-            u_pos[idx] = (1 - gamma) * u_pos[idx] + gamma * (ell * y[None, :]).mean(dim=1)
-            weight = (u_pos[idx][:, None] - u_all[idx][:, None] * y[None, :]) / u_all[idx][:, None] ** 2
-        part = (weight * ell).sum() / (n_pos * batch)
-        part.backward()
-        total += part.detach()
-    h_full.backward(h.grad)
-    return total
 
 
 # ---- the three rows ----
@@ -309,14 +217,12 @@ def to_markdown(report: dict) -> str:
     lines = [
         "# Pairwise engine benchmark",
         "",
-        f"torch {env['torch']}, {env['dtype']}, {env['threads']} torch threads, {env['cpu_count']} CPUs "
-        f"({env['machine']}); median of {report['sizes']['repeats']} repeats (dense: "
+        f"{env['dtype']}; median of {report['sizes']['repeats']} repeats (dense: "
         f"{report['sizes']['dense_repeats']} for row 1, {report['sizes']['soap_dense_repeats']} for row 3)"
         + (" — QUICK sizes, not the real benchmark" if report["quick"] else "") + ". "
         f"Engine and reference runs alternate; one engine sample is the mean per call over a burst of "
-        f"back-to-back calls lasting >= {ENGINE_BURST_S} s (timeit-style); 1-minute load average {env['loadavg_1min_before']} before, "
-        f"{env['loadavg_1min_after']} after (a shared machine: compare with the min columns). "
-        f"Whole run: {report['wall_s']} s.",
+        f"back-to-back calls lasting >= {ENGINE_BURST_S} s (timeit-style). Whole run: {report['wall_s']} s. "
+        + environment_line(env) + " On a shared machine compare with the min columns.",
         "",
         markdown_table(HEADERS, rows),
         "What was timed:",
@@ -331,18 +237,14 @@ def to_markdown(report: dict) -> str:
 def run_benchmark(sizes: Sizes, seed: int = 0, quick: bool = False) -> dict:
     """Run all rows and return the report (environment, sizes, rows) as a dict of plain values."""
     gen, _ = make_generators(seed)
-    load_before, t0 = os.getloadavg(), time.perf_counter()
-    benches = list(BENCHES) + ([one_thread(b) for b in BENCHES] if torch.get_num_threads() > 1 else [])
-    rows = [bench(sizes, gen) for bench in progress(benches, desc="pairwise bench", total=len(benches))]
+    with MeasuredRun(dtype=str(DTYPE).replace("torch.", "")) as measured:
+        benches = list(BENCHES) + ([one_thread(b) for b in BENCHES] if torch.get_num_threads() > 1 else [])
+        rows = [bench(sizes, gen) for bench in progress(benches, desc="pairwise bench", total=len(benches))]
     return {
         "benchmark": "pairwise",
         "quick": quick,
-        "environment": {"torch": torch.__version__, "dtype": str(DTYPE).replace("torch.", ""),
-                        "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-                        "machine": f"{platform.machine()} {platform.processor() or platform.system()}".strip(),
-                        "loadavg_1min_before": round(load_before[0], 2),
-                        "loadavg_1min_after": round(os.getloadavg()[0], 2)},
-        "wall_s": round(time.perf_counter() - t0, 1),
+        "environment": measured.environment,
+        "wall_s": measured.wall_s,
         "sizes": asdict(sizes),
         "rows": [asdict(r) for r in rows],
     }
@@ -350,7 +252,8 @@ def run_benchmark(sizes: Sizes, seed: int = 0, quick: bool = False) -> dict:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for smoke tests")
-    p.add_argument("--out", default="results", help="folder for pairwise.json and pairwise.md (default: results)")
+    p.add_argument("--out", default=str(default_results_dir()),
+                   help="folder for pairwise.json and pairwise.md (default: the checkout's results/)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--full-dense", action="store_true",
                    help="time every block of the dense SOAP step instead of scaling a timed fraction")
@@ -361,16 +264,12 @@ def run(args: argparse.Namespace) -> int:
     if args.full_dense:
         sizes = dataclasses.replace(sizes, soap_dense_blocks=None)
     report = run_benchmark(sizes, seed=args.seed, quick=args.quick)
-    out = Path(args.out)
-    write_json(out / "pairwise.json", report)
     md = to_markdown(report)
-    atomic_write_text(out / "pairwise.md", md)
+    json_path, md_path = write_results(args.out, "pairwise", report, md)
     print(md)
-    print(f"wrote {out / 'pairwise.json'} and {out / 'pairwise.md'}")
+    print(f"wrote {json_path} and {md_path}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks/pairwise.py", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return standalone_main("pairwise", __doc__, add_arguments, run, argv)
