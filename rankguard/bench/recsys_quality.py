@@ -112,6 +112,11 @@ def results_name(dataset: str, protocol: str, quick: bool) -> str:
     return stem + ("_quick" if quick else "")
 
 
+def _config_dict(config: Any) -> dict[str, Any]:
+    """The config as plain values (``to_dict()`` where the config has one, else its dataclass fields)."""
+    return config.to_dict() if hasattr(config, "to_dict") else dataclasses.asdict(config)
+
+
 def run_method(name: str, split: Any, dataset: str, protocol: str, seeds: list[int], epochs: int) -> dict:
     """Train ``name`` once per seed; the row of the JSON file (keys as in results/recsys_quality.json)."""
     model, sampler = METHODS[name]
@@ -129,7 +134,7 @@ def run_method(name: str, split: Any, dataset: str, protocol: str, seeds: list[i
         print(f"{name} seed {seed}: P@3 {100 * res.test_metrics['P@3']:.2f} AUC {100 * res.test_metrics['AUC']:.2f} "
               f"best epoch {res.best_epoch}/{epochs} ({wall:.0f} s, {res.epoch_seconds:.2f} s/epoch)", flush=True)
     mean, std = summarize_seeds(per_seed, METRIC_KEYS)
-    return {"model": model, "sampler": sampler, "epochs": epochs, "config": dataclasses.asdict(cfg), "seeds": seeds,
+    return {"model": model, "sampler": sampler, "epochs": epochs, "config": _config_dict(cfg), "seeds": seeds,
             "per_seed": per_seed, "mean": mean, "std": std, "best_epochs": best_epochs,
             "wall_seconds": secs, "diagnostics": tvs[0] if tvs else None}
 

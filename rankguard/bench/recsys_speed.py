@@ -17,7 +17,7 @@ Writes ``results/recsys_speed.json`` and ``results/recsys_speed.md`` (``--quick`
 3. Epoch time of each method on ML-1M: :data:`TIMED_EPOCHS` epochs through the trainer's
    ``train(...)`` with validation only after the last one; ``epoch_seconds`` is the trainer's mean
    training time per epoch (evaluation excluded). ``steps`` = batches per epoch, ceil(training pairs /
-   batch) for sampled objectives and ceil(users with a training item / batch) for SFCML.
+   batch) for sampled objectives and ceil(users with a training item / batch) for all-pairs ones (SFCML).
 """
 
 from __future__ import annotations
@@ -161,8 +161,10 @@ def bench_eval(split, repeats: int) -> dict:
 
 
 def _steps_per_epoch(config: Any, split) -> int:
+    # all-pairs objectives (sampler "all", SFCML) batch users with a training item; the others batch pairs
+    all_pairs = getattr(config, "sampler", None) == "all" or config.model == "sfcml"
     train_m = split.train.tocsr()
-    count = int((np.diff(train_m.indptr) > 0).sum()) if config.model == "sfcml" else int(train_m.nnz)
+    count = int((np.diff(train_m.indptr) > 0).sum()) if all_pairs else int(train_m.nnz)
     return math.ceil(count / config.batch_size)
 
 
