@@ -21,8 +21,15 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument error is one line naming the flag (argparse prints the whole usage block)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rankguard",
         description="Robust ranking learning: exact all-pairs AUC/AP losses, recommendation, robustness.",
     )
@@ -47,8 +54,13 @@ def main(argv: list[str] | None = None) -> int:
         # a command group without its sub-command, or no command at all: show the right help
         (getattr(args, "_parser", None) or parser).print_help()
         return 2
+    from rankguard.training import RunInterrupted
+
     try:
         return int(func(args) or 0)
+    except RunInterrupted as exc:
+        print(f"rankguard: {exc}", file=sys.stderr)
+        return 130
     except Exception as exc:
         if args.debug:
             raise
@@ -67,10 +79,6 @@ def error_line(exc: BaseException) -> str:
     Errors rankguard raises on purpose carry their own text; anything else is prefixed with its
     type so that an unexpected failure still reads as one line (``--debug`` shows the traceback).
     """
-    from rankguard.training import RunInterrupted
-
-    if isinstance(exc, RunInterrupted):
-        return str(exc)
     msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
     msg = " ".join(str(msg).split()) or type(exc).__name__
     plain = (ValueError, KeyError, FileNotFoundError, TypeError, FloatingPointError, PermissionError)

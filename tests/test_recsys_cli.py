@@ -10,6 +10,7 @@ import scipy.sparse as sp
 import torch
 
 from rankguard.cli import main
+from rankguard.recsys.cli import load_split
 from rankguard.recsys.data import Interactions
 from rankguard.recsys.evaluator import Evaluator
 from rankguard.recsys.splits import ratio_split
@@ -81,13 +82,14 @@ def test_cli_users_dat_path_is_ratio_split_and_errors_are_clear(tmp_path, capsys
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["method"] == "cml-pops" and cfg["dataset"] == str(f)
     capsys.readouterr()
-    assert main(["recsys", "train", "--dataset", "no-such-data", "--model", "sfcml", "--out", str(out)]) == 1
+    assert main(["recsys", "train", "--dataset", "no-such-data", "--model", "sfcml", "--out", str(tmp_path / "r2")]) == 1
     assert "no-such-data" in capsys.readouterr().err
     assert main(["recsys", "train", "--dataset", str(f), "--model", "sfcml", "--sampler", "hars",
-                 "--out", str(out)]) == 1
-    assert "--sampler applies to --model cml" in capsys.readouterr().err
+                 "--out", str(tmp_path / "r3")]) == 1
+    assert "--loss squared runs over all pairs only" in capsys.readouterr().err
     assert main(["recsys", "evaluate", str(tmp_path / "nothing")]) == 1
-    assert "no checkpoint" in capsys.readouterr().err
+    assert "no such run directory" in capsys.readouterr().err
+    assert not (tmp_path / "nothing").exists()  # evaluate never creates folders
 
 
 def test_cli_on_the_authors_ml100k_split_writes_the_contract_keys(tmp_path, capsys):
@@ -109,3 +111,164 @@ def test_cli_on_the_authors_ml100k_split_writes_the_contract_keys(tmp_path, caps
     assert main(["recsys", "evaluate", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"{100 * metrics['P@3']:.2f}" in printed
+
+
+# --------------------------------------------------------------------------- runs: repeat, replay, resume
+
+def _tiny_dataset(tmp_path, seed=3):
+    f = tmp_path / "users.dat"
+    write_users_dat(f, clustered(seed=seed))
+    return f
+
+
+def _train(*extra):
+    return main(["recsys", "train", *map(str, extra)])
+
+
+@pytest.mark.parametrize("recipe", [["--model", "sfcml", "--batch-size", "16"],
+                                    ["--model", "cml", "--sampler", "hars", "--batch-size", "128"]])
+def test_same_seed_gives_identical_metrics_and_config_alone_replays_the_run(tmp_path, recipe):
+    data = _tiny_dataset(tmp_path)
+    args = ["--dataset", data, *recipe, "--epochs", 4, "--dim", 8, "--eval-every", 2]
+    assert _train(*args, "--out", tmp_path / "a") == 0
+    assert _train(*args, "--out", tmp_path / "b") == 0
+    a, b = ((tmp_path / d / "metrics.json").read_bytes() for d in "ab")
+    assert a == b
+    assert _train("--config", tmp_path / "a" / "config.json", "--out", tmp_path / "c") == 0  # no other flag
+    assert (tmp_path / "c" / "metrics.json").read_bytes() == a
+    # flags beside --config override it
+    assert _train("--config", tmp_path / "a" / "config.json", "--epochs", 1, "--out", tmp_path / "d") == 0
+    assert json.loads((tmp_path / "d" / "config.json").read_text())["epochs"] == 1
+
+
+_KILLER = """
+import os, signal, sys
+from rankguard.recsys import objectives
+kind, kill_at, sig = sys.argv[1], int(sys.argv[2]), getattr(signal, sys.argv[3])
+cls = getattr(objectives, kind)
+original, calls = cls.loss, [0]
+def loss(self, model, batch):
+    calls[0] += 1
+    if calls[0] == kill_at:
+        os.kill(os.getpid(), sig)
+    return original(self, model, batch)
+cls.loss = loss
+from rankguard.cli import main
+from rankguard.recsys.cli import load_split
+sys.exit(main(sys.argv[4:]))
+"""
+
+
+def _run_killed(tmp_path, kind, kill_at, sig, args):
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "killer.py"
+    script.write_text(_KILLER)
+    env = {**os.environ, "CI": "1"}
+    return subprocess.run([sys.executable, str(script), kind, str(kill_at), sig, "recsys", "train",
+                           *map(str, args)], capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.parametrize("recipe,kind,steps_per_epoch", [
+    (["--model", "sfcml", "--batch-size", "16"], "AllPairsObjective", 4),
+    (["--model", "cml", "--sampler", "hars", "--batch-size", "128"], "SampledPairObjective", None),
+])
+def test_sigkill_mid_epoch_then_resume_gives_the_same_metrics_bit_for_bit(tmp_path, recipe, kind, steps_per_epoch):
+    data = _tiny_dataset(tmp_path)
+    args = ["--dataset", data, *recipe, "--epochs", 5, "--dim", 8, "--eval-every", 2]
+    assert _train(*args, "--out", tmp_path / "whole") == 0
+    steps = steps_per_epoch or len(json.loads((tmp_path / "whole" / "history.json").read_text())) and None
+    if steps is None:  # sampled objective: steps per epoch = ceil(training pairs / batch)
+        cfg = json.loads((tmp_path / "whole" / "config.json").read_text())
+        steps = -(-int(load_split(cfg["dataset"], cfg["split_seed"]).train.nnz) // 128)
+    out = tmp_path / "killed"
+    done = _run_killed(tmp_path, kind, 3 * steps + 2, "SIGKILL", [*args, "--out", out])
+    assert done.returncode == -9, done.stderr
+    assert json.loads((out / "status.json").read_text())["status"] == "running"
+    assert not (out / "metrics.json").exists()          # an unfinished run has no metrics
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 3
+    assert _train("--resume", out) == 0                  # no other flag needed
+    assert (out / "metrics.json").read_bytes() == (tmp_path / "whole" / "metrics.json").read_bytes()
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert strip(json.loads((out / "history.json").read_text())) == \
+        strip(json.loads((tmp_path / "whole" / "history.json").read_text()))
+    assert (out / "curves.png").stat().st_size > 0
+
+
+def test_killed_before_the_first_checkpoint_restarts_from_epoch_one_and_finished_runs_say_so(tmp_path, capsys):
+    data = _tiny_dataset(tmp_path)
+    args = ["--dataset", data, "--model", "sfcml", "--batch-size", "16", "--epochs", 3, "--dim", 8]
+    assert _train(*args, "--out", tmp_path / "whole") == 0
+    out = tmp_path / "early"
+    assert _run_killed(tmp_path, "AllPairsObjective", 2, "SIGKILL", [*args, "--out", out]).returncode == -9
+    assert not (out / "checkpoint.pt").exists()
+    assert _train("--resume", out) == 0
+    assert (out / "metrics.json").read_bytes() == (tmp_path / "whole" / "metrics.json").read_bytes()
+    capsys.readouterr()
+    assert _train("--resume", out) == 0
+    assert "already finished" in capsys.readouterr().out
+
+
+def test_sigterm_and_ctrl_c_exit_with_one_line_and_keep_the_checkpoint(tmp_path):
+    data = _tiny_dataset(tmp_path)
+    args = ["--dataset", data, "--model", "sfcml", "--batch-size", "16", "--epochs", 4, "--dim", 8]
+    for sig in ("SIGTERM", "SIGINT"):
+        out = tmp_path / sig
+        done = _run_killed(tmp_path, "AllPairsObjective", 4 * 2 + 1, sig, [*args, "--out", out])
+        assert done.returncode == 130, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        want = "SIGTERM" if sig == "SIGTERM" else "Ctrl-C"
+        assert f"interrupted by {want} during epoch 3" in lines[0] and f"--resume {out}" in lines[0]
+        assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 2
+        assert json.loads((out / "status.json").read_text())["status"] == "interrupted"
+        assert _train("--resume", out) == 0
+
+
+def test_run_folder_safety_overwrite_and_one_line_errors(tmp_path, capsys):
+    data = _tiny_dataset(tmp_path)
+    out = tmp_path / "run"
+    args = ["--dataset", data, "--model", "sfcml", "--epochs", 1, "--dim", 4]
+    assert _train(*args, "--out", out) == 0
+    (out / "stray.txt").write_text("from the old run")
+    capsys.readouterr()
+    assert _train(*args, "--model", "cml", "--out", out) == 1       # an earlier run is never overwritten silently
+    err = capsys.readouterr().err
+    assert "holds an earlier run" in err and "--overwrite" in err and "--resume" in err
+    assert json.loads((out / "config.json").read_text())["model"] == "sfcml"   # untouched
+    assert _train("--dataset", data, "--model", "cml", "--epochs", 1, "--dim", 4, "--out", out, "--overwrite") == 0
+    assert not (out / "stray.txt").exists() and json.loads((out / "config.json").read_text())["model"] == "cml"
+    capsys.readouterr()
+    for bad, needle in [(["--out", data], "is a file"), (["--patience", "-1", "--out", tmp_path / "x"], "--patience"),
+                        (["--margin", "-0.5", "--out", tmp_path / "x"], "--margin"),
+                        (["--lr", "0", "--out", tmp_path / "x"], "--lr")]:
+        assert _train(*args, *bad) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and needle in err, err
+    with pytest.raises(SystemExit) as exc:
+        _train(*args, "--margin", "nan", "--out", tmp_path / "x")
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--margin" in err
+    (out / "checkpoint.pt").write_bytes(b"garbage")
+    (out / "status.json").write_text('{"status": "running"}')
+    assert _train("--resume", out) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unreadable checkpoint" in err and "checkpoint.pt" in err
+    assert _train("--resume", out, "--lr", "0.1") == 1
+    assert "--resume takes no other training flag" in capsys.readouterr().err
+
+
+def test_run_files_respect_the_umask(tmp_path):
+    import os
+
+    from rankguard.runs import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        path = atomic_write_text(tmp_path / "a.json", "{}")
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o640

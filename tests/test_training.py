@@ -1,4 +1,4 @@
-"""The generic training engine: positive-share batches and the train loop's loss contract."""
+"""Positive-share batches and the scorer recipe's loss contract (the engine itself: test_engine.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rankguard.training import PositiveShareBatchSampler, ignore_index, train_scorer
+from rankguard.training import OptimizerSpec, PositiveShareBatchSampler, ignore_index, train_scorer
 
 
 def _labels(n: int, n_pos: int, seed: int) -> torch.Tensor:
@@ -84,7 +84,7 @@ def test_train_scorer_passes_row_indices_matching_labels_and_features():
 
     model = Identity()
     sampler = PositiveShareBatchSampler(y, 8, 4, generator=g)
-    hist = train_scorer(model, loss, X, y, optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+    hist = train_scorer(model, loss, X, y, optimizer=OptimizerSpec(model.parameters(), "sgd", lr=1e-30),
                         batch_sampler=sampler, epochs=3)
     assert hist == [1.0, 1.0, 1.0] and len(calls) == 3 * len(sampler)
 
@@ -95,14 +95,14 @@ def test_train_scorer_raises_on_non_finite_loss():
 
     def bad(scores, labels, index):
         return scores.sum() * float("nan")
-    with pytest.raises(FloatingPointError, match="epoch 0, batch 0"):
-        train_scorer(m, bad, X, y, optimizer=torch.optim.SGD(m.parameters(), lr=0.1),
+    with pytest.raises(FloatingPointError, match="epoch 1, step 1: the loss became nan"):
+        train_scorer(m, bad, X, y, optimizer=OptimizerSpec(m.parameters(), "sgd", lr=0.1),
                      batch_sampler=PositiveShareBatchSampler(y, 4, 2), epochs=1)
 
 
 def test_train_scorer_rejects_mismatched_shapes():
     m = nn.Linear(2, 1)
-    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    opt = OptimizerSpec(m.parameters(), "sgd", lr=0.1)
     y = torch.tensor([1., 0., 1.])
     with pytest.raises(ValueError, match="labels"):
         train_scorer(m, ignore_index(F.binary_cross_entropy_with_logits), torch.randn(4, 2), y,
@@ -118,7 +118,7 @@ def test_training_with_bce_learns_a_separable_problem():
     y = (X[:, 0] + 0.5 * X[:, 1] > 0.8).float()
     m = nn.Linear(3, 1)
     train_scorer(m, ignore_index(F.binary_cross_entropy_with_logits), X, y,
-                 optimizer=torch.optim.Adam(m.parameters(), lr=0.05),
+                 optimizer=OptimizerSpec(m.parameters(), "adam", lr=0.05),
                  batch_sampler=PositiveShareBatchSampler(y, 32, 16, generator=g), epochs=20)
     with torch.no_grad():
         s = m(X)[:, 0]

@@ -19,7 +19,7 @@ from rankguard.training.engine import (
     fit,
     load_checkpoint,
 )
-from rankguard.training.init import init_linear_
+from rankguard.training.init import init_linear_, seeded
 from rankguard.training.objective import OPTIMIZERS, Objective, OptimizerSpec
 from rankguard.training.randomness import Generators
 from rankguard.training.scorer import ScorerObjective, train_scorer
@@ -27,4 +27,4 @@ from rankguard.training.batching import LossFn, ignore_index
 
 __all__ = ["fit", "FitSettings", "FitResult", "OptimizerSpec", "OPTIMIZERS", "Objective", "Generators",
            "PositiveShareBatchSampler", "TrainingDiverged", "RunInterrupted", "CheckpointError",
-           "load_checkpoint", "init_linear_", "ScorerObjective", "train_scorer", "ignore_index", "LossFn"]
+           "load_checkpoint", "init_linear_", "seeded", "ScorerObjective", "train_scorer", "ignore_index", "LossFn"]

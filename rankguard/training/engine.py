@@ -232,7 +232,13 @@ def fit(model: nn.Module, objective: Any, settings: FitSettings, *,
                 t0 = time.perf_counter()
                 total, steps, logged = 0.0, 0, {}
                 for step_in_epoch, batch in enumerate(objective.batches(epoch)):
-                    out = objective.loss(model, batch)
+                    try:
+                        out = objective.loss(model, batch)
+                    except (ValueError, FloatingPointError, RuntimeError) as exc:
+                        if _finite_params(model):
+                            raise
+                        raise TrainingDiverged(f"training diverged before epoch {epoch}, step {step_in_epoch + 1}: "
+                                               f"the parameters hold NaN or inf; {settings.divergence_hint}") from exc
                     loss, logs = out if isinstance(out, tuple) else (out, {})
                     value = float(loss.detach())
                     if not math.isfinite(value):
