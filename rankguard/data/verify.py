@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Mapping
 
 from rankguard.data.location import DatasetNotFoundError
-from rankguard.runs import atomic_write_text
+from rankguard.runs import write_json
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def _write_disk_cache(path: Path, new: dict[str, dict]) -> None:
     # merge with what another process may have written since we read it
     merged = {**_read_disk_cache(path), **new}
     try:
-        atomic_write_text(path, json.dumps(merged, indent=1, sort_keys=True) + "\n")
+        write_json(path, dict(sorted(merged.items())))
     except OSError as exc:
         log.debug("could not write the verification cache %s: %s", path, exc)
 
