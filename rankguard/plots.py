@@ -16,24 +16,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from rankguard._validation import binary_labels_np
-from rankguard.metrics.auc import _binary_inputs, _descending_tie_groups
+from rankguard.metrics.auc import threshold_counts
 from rankguard.runs import atomic_write
 
 Curves = Mapping[str, Mapping[str, tuple[Any, Any]]]
-
-
-def _ranked_counts(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Cumulative (tp, fp) at each distinct score threshold, highest threshold first.
-
-    Validation and the tie grouping are the metrics' own, so curves and AUC/AP agree on ties.
-    """
-    s, y = _binary_inputs(scores, labels)
-    order, is_group_end = _descending_tie_groups(s)
-    tp = np.cumsum(y[order])
-    fp = np.arange(1, y.size + 1) - tp
-    # a threshold admits a whole tie group at once: keep the last position of each group
-    n_pos = int(tp[-1])
-    return tp[is_group_end], fp[is_group_end], n_pos, y.size - n_pos
 
 
 def pr_points(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +38,7 @@ def pr_points(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     >>> r.tolist(), p.round(3).tolist()
     ([0.0, 0.5, 0.5, 1.0], [1.0, 1.0, 0.5, 0.667])
     """
-    tp, fp, n_pos, _ = _ranked_counts(scores, labels)
+    tp, fp, n_pos, _ = threshold_counts(scores, labels)
     # thresholds below the one that first reaches full recall add no area; drop them so the
     # curve ends at recall 1 instead of falling straight down to the positive rate
     stop = int(np.argmax(tp == n_pos)) + 1
@@ -74,7 +60,7 @@ def roc_points(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     >>> f.tolist(), t.tolist()
     ([0.0, 0.0, 1.0, 1.0], [0.0, 0.5, 0.5, 1.0])
     """
-    tp, fp, n_pos, n_neg = _ranked_counts(scores, labels)
+    tp, fp, n_pos, n_neg = threshold_counts(scores, labels)
     return np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos]
 
 

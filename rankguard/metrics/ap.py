@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from rankguard.metrics.auc import _binary_inputs, _descending_tie_groups
+from rankguard.metrics.auc import threshold_counts
 
 __all__ = ["average_precision"]
 
@@ -52,10 +52,6 @@ def average_precision(scores: Any, labels: Any) -> float:
         >>> map_score(np.array([[0.9, 0.5, 0.5]]), np.array([[0, 1, 0]])).tolist()   # stable order
         [0.5]
     """
-    s, y = _binary_inputs(scores, labels)
-    order, is_group_end = _descending_tie_groups(s)
-    group_end = np.flatnonzero(is_group_end)
-    tp = np.cumsum(y[order])[group_end]
-    predicted = group_end + 1
+    tp, fp, n_pos, _ = threshold_counts(scores, labels)
     new_tp = np.diff(tp, prepend=0)
-    return float(np.sum(new_tp * (tp / predicted)) / tp[-1])
+    return float(np.sum(new_tp * (tp / (tp + fp))) / n_pos)

@@ -46,6 +46,25 @@ def _descending_tie_groups(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, np.r_[s_desc[1:] != s_desc[:-1], True]
 
 
+def threshold_counts(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Cumulative ``(tp, fp)`` at each distinct score threshold, highest first, and ``(n⁺, n⁻)``.
+
+    The shared core of the binary metrics and curves (scikit-learn's ``_binary_clf_curve`` idea):
+    inputs validated once, one stable descending sort, and a threshold admits a whole tie group at
+    once, so AP, the PR/ROC curves and AUC agree on ties.
+
+    >>> tp, fp, n_pos, n_neg = threshold_counts([0.9, 0.5, 0.5], [0, 1, 0])
+    >>> tp.tolist(), fp.tolist(), n_pos, n_neg
+    ([0, 1], [1, 2], 1, 2)
+    """
+    s, y = _binary_inputs(scores, labels)
+    order, is_group_end = _descending_tie_groups(s)
+    tp = np.cumsum(y[order])
+    fp = np.arange(1, y.size + 1) - tp
+    n_pos = int(tp[-1])
+    return tp[is_group_end], fp[is_group_end], n_pos, y.size - n_pos
+
+
 def _correct_pairs_x2(pos: np.ndarray, neg: np.ndarray) -> int:
     """Twice the number of correctly ordered (positive, negative) pairs, ties counting 1/2.
 

@@ -73,7 +73,7 @@ def _bool_matrix(x: Any, name: str, shape: torch.Size, device: torch.device) -> 
     return t != 0
 
 
-def _check_ks(ks: Sequence[int]) -> list[int]:
+def check_ks(ks: Sequence[int]) -> list[int]:
     out = []
     for k in ks:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -338,7 +338,7 @@ def ranking_metrics(scores: Any, relevant: Any, ks: Sequence[int] = (), exclude:
     (0.0, 0.5833333333333333)
     """
     s = check_scores_tensor(_as_tensor(scores), "scores", ndim=2)
-    ks = _check_ks(ks)
+    ks = check_ks(ks)
     rel = _bool_matrix(relevant, "relevant", s.shape, s.device)
     excl = None
     if exclude is not None:

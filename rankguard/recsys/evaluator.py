@@ -34,7 +34,7 @@ import scipy.sparse as sp
 import torch
 
 from rankguard._validation import check_scores_tensor
-from rankguard.metrics.topk import _check_ks, metrics_from_positions, relevant_positions
+from rankguard.metrics.topk import check_ks, metrics_from_positions, relevant_positions
 from rankguard.progress import progress
 from rankguard.recsys.data import Split, binary_union
 
@@ -101,7 +101,7 @@ class Evaluator:
             raise ValueError(f"`tail_fraction` must be in (0, 1], got {tail_fraction!r}")
         self.split = split
         self.protocol = protocol
-        self.ks = tuple(_check_ks(ks))
+        self.ks = tuple(check_ks(ks))
         self.all_ks = tuple(sorted(set(self.ks) | {ALIAS_K}))
         self.block_size = int(block_size)
         self.tail_fraction = float(tail_fraction)
