@@ -113,3 +113,77 @@ def binary_labels_tensor(y: Any, name: str = "labels", length: int | None = None
         shown = ", ".join(f"{v:g}" for v in values[:6].tolist())
         raise ValueError(f"`{name}` must hold binary labels in {allowed}; found values {shown}")
     return y == 1
+
+
+# --------------------------------------------------------------------------------------------
+# option checks and the one reduction vocabulary
+# --------------------------------------------------------------------------------------------
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def check_choice(value: Any, valid: tuple[Any, ...], name: str) -> Any:
+    """Return ``value`` if it is one of ``valid``, else raise ``ValueError`` naming ``name`` and listing them."""
+    if value not in valid:
+        raise ValueError(f"`{name}` must be one of {', '.join(repr(v) for v in valid)}; got {value!r}")
+    return value
+
+
+def check_reduction(reduction: Any) -> str:
+    """``reduction`` must be one of :data:`REDUCTIONS` (``'none'``, ``'mean'``, ``'sum'``)."""
+    return check_choice(reduction, REDUCTIONS, "reduction")
+
+
+def check_margin(margin: Any, name: str = "margin", positive: bool = False, why: str = "") -> float:
+    """Return ``margin`` as a finite float (numpy and 0-d tensor numbers accepted, booleans rejected).
+
+    ``positive=True`` also requires ``margin > 0``; ``why`` (e.g. "it keeps u_all > 0") is added to that message.
+    """
+    if isinstance(margin, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be a real number, got a boolean ({margin!r})")
+    try:
+        m = float(margin)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"`{name}` must be a real number, got {_kind(margin)}") from None
+    if not np.isfinite(m):
+        raise ValueError(f"`{name}` must be finite, got {margin}")
+    if positive and m <= 0:
+        because = f" ({why})" if why else ""
+        raise ValueError(f"`{name}` must be a finite number > 0{because}, got {margin!r}")
+    return m
+
+
+# --------------------------------------------------------------------------------------------
+# finite inputs whose loss overflows
+# --------------------------------------------------------------------------------------------
+
+class ScoreOverflowError(ValueError, OverflowError):
+    """Finite scores whose loss overflows the compute dtype; a ``ValueError`` (a bad argument value) and an
+    ``OverflowError`` both, so either ``except`` catches it."""
+
+
+def raise_score_overflow(name: str, values: torch.Tensor, dtype: torch.dtype, hint: str = "") -> None:
+    """Raise :class:`ScoreOverflowError` naming ``name``: its magnitude, where squares overflow ``dtype``, and
+    what to do (rescale; pass float64 unless already float64; ``hint`` adds a loss-specific remedy)."""
+    big = float(values.detach().abs().max()) if values.numel() else 0.0
+    square_limit = float(torch.finfo(dtype).max) ** 0.5
+    remedies = ["rescale the scores"] + ([hint] if hint else []) + ([] if dtype == torch.float64 else ["pass float64"])
+    todo = remedies[0] if len(remedies) == 1 else ", ".join(remedies[:-1]) + " or " + remedies[-1]
+    raise ScoreOverflowError(
+        f"`{name}`: the loss overflows {str(dtype).replace('torch.', '')} (largest |{name}| = {big:.3g}; squares "
+        f"overflow it at |score| ~ {square_limit:.1e}); {todo}")
+
+
+def check_finite_result(results: tuple[torch.Tensor, ...], inputs: tuple[tuple[str, torch.Tensor], ...],
+                        hint: str = "") -> None:
+    """Raise :class:`ScoreOverflowError` if any of ``results`` (small reduced tensors: row sums, a loss) is
+    non-finite although the ``inputs`` (``(name, tensor)`` pairs, already checked finite) are.
+
+    One ``isfinite`` over the results in the common case; the inputs are scanned only to name the
+    largest one once something has overflowed.
+    """
+    ok = torch.stack([torch.isfinite(r).all().to(results[0].device) for r in results]).all()
+    if bool(ok):
+        return
+    name, values = max(inputs, key=lambda nv: float(nv[1].detach().abs().max()) if nv[1].numel() else 0.0)
+    raise_score_overflow(name, values, results[0].dtype, hint)

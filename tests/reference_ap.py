@@ -7,7 +7,7 @@ against the formulas in REFERENCES.md §2:
     u_all[i] ← (1−γ)·u_all[i] + γ·mean_s ℓ_is
     u_pos[i] ← (1−γ)·u_pos[i] + γ·mean_s y_s·ℓ_is
     w_is   = (u_pos[i] − u_all[i]·y_s) / u_all[i]²     (detached)
-    loss   = mean_{i∈P, s∈batch} w_is·ℓ_is
+    loss   = mean_{i∈P, s∈batch} w_is·ℓ_is     ("sum": the double sum; "none": the row means over s)
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class DenseSOAP:
         self.margin, self.gamma, self.surrogate = margin, gamma, surrogate
         self.score_transform = score_transform
 
-    def step(self, scores: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    def step(self, scores: torch.Tensor, labels: torch.Tensor, index: torch.Tensor,
+             reduction: str = "mean") -> torch.Tensor:
         y = labels.bool()
         h = torch.sigmoid(scores) if self.score_transform == "sigmoid" else scores
         pos_rows = torch.nonzero(y).flatten()
@@ -42,4 +43,9 @@ class DenseSOAP:
         ua = self.u_all[idx][:, None]
         up = self.u_pos[idx][:, None]
         w = (up - ua * y_s) / ua ** 2
+        self.last_terms = (w * ell).detach()  # the w_is·ℓ_is, for tolerances scaled to the terms' size
+        if reduction == "none":
+            return (w * ell).mean(dim=1)
+        if reduction == "sum":
+            return (w * ell).sum()
         return (w * ell).mean()

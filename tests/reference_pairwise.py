@@ -27,7 +27,11 @@ def row_sums_dense(pos, neg, surrogate, margin):
 
 
 def pairwise_loss_dense(pos, neg, surrogate, margin, pos_weights=None, reduction="mean"):
-    """Σ_ij w_i ℓ(t_ij), divided by n⁺n⁻ for "mean"."""
+    """Σ_ij w_i ℓ(t_ij), divided by n⁺n⁻ for "mean"; "none": the matrix's row means times w_i."""
+    if reduction == "none":
+        ell = surrogate_dense(margin - (pos[:, None] - neg[None, :]), surrogate)
+        w = torch.ones_like(pos) if pos_weights is None else pos_weights
+        return ell.mean(dim=1) * w
     rows = row_sums_dense(pos, neg, surrogate, margin)
     if pos_weights is not None:
         rows = rows * pos_weights

@@ -7,6 +7,7 @@ import io
 import pytest
 import torch
 
+from rankguard.functional import soap_loss
 from rankguard.losses.ap import APLoss
 from reference_ap import DenseSOAP
 from reference_pairwise import surrogate_dense
@@ -189,3 +190,178 @@ def test_forward_errors_name_the_argument(scores, labels, index, exc, fragment):
 def test_scores_must_be_float_tensor():
     with pytest.raises(TypeError, match="`scores`"):
         APLoss(4)(torch.tensor([1, 2, 3]), torch.tensor([1, 0, 1]), torch.tensor([0, 1, 2]))
+
+
+# ---- the pure function soap_loss, frozen state, overflow ----
+
+def functional_steps(surrogate, transform, margin, gamma, batches, num_samples, reduction="mean"):
+    """Drive soap_loss with the state held here: gather the positives' averages, scatter the new ones."""
+    u_all = torch.zeros(num_samples, dtype=torch.float64)
+    u_pos = torch.zeros(num_samples, dtype=torch.float64)
+    for scores, labels, idx in batches:
+        s = scores.clone().requires_grad_(True)
+        at = idx[labels.bool()]
+        gathered = (u_all[at].clone(), u_pos[at].clone())
+        copies = [t.clone() for t in (scores, labels, *gathered)]
+        loss, new_all, new_pos = soap_loss(s, labels, *gathered, margin=margin, gamma=gamma, surrogate=surrogate,
+                                           score_transform=transform, reduction=reduction)
+        for before, after in zip(copies, (s.detach(), labels, *gathered)):
+            assert torch.equal(before, after)  # pure: no input modified
+        assert not new_all.requires_grad and not new_pos.requires_grad
+        u_all[at], u_pos[at] = new_all, new_pos
+        (loss * torch.linspace(0.5, 1.5, loss.numel(), dtype=loss.dtype).reshape(loss.shape)).sum().backward()
+        yield loss.detach(), s.grad, u_all.clone(), u_pos.clone()
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+@pytest.mark.parametrize("transform", ["sigmoid", None])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_functional_matches_dense_reference_and_module(surrogate, transform, reduction):
+    gen = torch.Generator().manual_seed(40 + 3 * SURROGATES.index(surrogate) + (transform is None))
+    num_samples = 50
+    batches = make_batches(gen, num_samples, steps=6, tie_grid=0.25 if transform is None else None)
+    ref = DenseSOAP(num_samples, 0.5, 0.3, surrogate, transform)
+    module = APLoss(num_samples, margin=0.5, gamma=0.3, surrogate=surrogate, score_transform=transform,
+                    reduction=reduction).double()
+    steps = functional_steps(surrogate, transform, 0.5, 0.3, batches, num_samples, reduction)
+    for (scores, labels, idx), (loss, grad, u_all, u_pos) in zip(batches, steps):
+        s_ref = scores.clone().requires_grad_(True)
+        l_ref = ref.step(s_ref, labels, idx, reduction)
+        s_mod = scores.clone().requires_grad_(True)
+        l_mod = module(s_mod, labels, idx)
+        upstream = torch.linspace(0.5, 1.5, l_ref.numel(), dtype=torch.float64).reshape(l_ref.shape)
+        (l_ref * upstream).sum().backward()
+        (l_mod * upstream).sum().backward()
+        assert loss.shape == l_ref.shape == l_mod.shape
+        # the weighted terms cancel (exactly 0 in exact arithmetic on a first visit): error relative to their size
+        size = {"none": ref.last_terms.abs().mean(dim=1), "mean": ref.last_terms.abs().mean(),
+                "sum": ref.last_terms.abs().sum()}[reduction]
+        assert float(((loss - l_ref.detach()).abs() / size.clamp_min(1e-300)).max()) <= 1e-10
+        assert rel_err(grad, s_ref.grad) <= 1e-10
+        assert rel_err(u_all, ref.u_all) <= 1e-12 and rel_err(u_pos, ref.u_pos) <= 1e-12
+        # the Module is the function plus gathered state: agreement far below 1e-10
+        assert float(((l_mod.detach() - loss).abs() / size.clamp_min(1e-300)).max()) <= 1e-10
+        assert rel_err(s_mod.grad, grad) <= 1e-10
+        assert rel_err(module.u_all, u_all) <= 1e-10 and rel_err(module.u_pos, u_pos) <= 1e-10
+    assert int((u_all > 0).sum()) > 5
+
+
+def test_reductions_are_consistent():
+    gen = torch.Generator().manual_seed(2)
+    scores, labels, idx = make_batches(gen, 30, steps=2, tie_grid=None)[1]
+    u = torch.rand(int(labels.sum()), generator=gen, dtype=torch.float64)
+    out = {r: soap_loss(scores, labels, u, u / 2, reduction=r)[0] for r in ("none", "mean", "sum")}
+    assert out["none"].shape == (int(labels.sum()),)
+    torch.testing.assert_close(out["none"].mean(), out["mean"], rtol=1e-12, atol=0)
+    torch.testing.assert_close(out["none"].sum() * scores.shape[0], out["sum"], rtol=1e-12, atol=0)
+
+
+def state_of(module):
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def assert_same_state(a, b):
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_frozen_reads_but_does_not_write_the_state():
+    gen = torch.Generator().manual_seed(13)
+    batches = make_batches(gen, 30, steps=4, tie_grid=None)
+    live = APLoss(30).double()
+    for s, y, i in batches[:3]:
+        live(s, y, i)
+    twin = APLoss(30).double()
+    twin.load_state_dict(live.state_dict())
+    s, y, i = batches[3]
+    before = state_of(live)
+    s_frozen = s.clone().requires_grad_(True)
+    with live.frozen() as same:
+        assert same is live and live.update is False
+        with live.frozen():  # nests
+            pass
+        assert live.update is False
+        frozen_loss = live(s_frozen, y, i)
+        frozen_again = live(s, y, i)
+    assert live.update is True
+    assert_same_state(before, state_of(live))
+    # value and gradient are those of an updating call (weights from the would-be-updated averages)
+    s_live = s.clone().requires_grad_(True)
+    updating_loss = twin(s_live, y, i)
+    frozen_loss.backward()
+    updating_loss.backward()
+    assert frozen_loss.item() == updating_loss.item() == frozen_again.item()
+    assert torch.equal(s_frozen.grad, s_live.grad)
+    assert not torch.equal(twin.u_all, live.u_all)  # the updating call did write
+    # the constructor flag and the attribute do the same; an error inside frozen() restores the flag
+    off = APLoss(30, update=False).double()
+    off.load_state_dict(before)
+    assert off(s, y, i).item() == frozen_loss.item()
+    assert_same_state(before, state_of(off))
+    off.update = True
+    off(s, y, i)
+    assert torch.equal(off.u_all, twin.u_all)
+    with pytest.raises(ValueError, match="`labels`"), live.frozen():
+        live(s, torch.zeros_like(y), i)
+    assert live.update is True
+    with pytest.raises(TypeError, match="`update`"):
+        APLoss(30, update=1)
+
+
+@pytest.mark.parametrize("dtype, big", [(torch.float32, 2e19), (torch.float64, 1e155)])
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_overflowing_scores_raise_before_any_state_change(dtype, big, surrogate):
+    """Raw (untransformed) scores whose squares overflow: an error naming `scores`, not a NaN loss and
+    u_all = inf that would poison every later batch."""
+    loss_fn = APLoss(8, surrogate=surrogate, score_transform=None).to(dtype)
+    y, i = torch.tensor([1, 0, 1, 0]), torch.tensor([0, 1, 2, 3])
+    loss_fn(torch.tensor([0.3, -0.2, 0.1, 0.5], dtype=dtype), y, i)  # some state to keep
+    before = state_of(loss_fn)
+    scores = torch.tensor([1.0, -1.0, 0.5, 2.0], dtype=dtype) * big
+    if surrogate == "hinge":  # |t| ~ big sums within range; u_all' ~ big/B, whose square alone would overflow
+        got = loss_fn(scores, y, i)
+        wide = APLoss(8, surrogate=surrogate, score_transform=None).double()
+        wide.load_state_dict({k: v.double() for k, v in before.items()})
+        want = wide(scores.double(), y, i)
+        assert bool(torch.isfinite(got)) and abs(float(got) - float(want)) <= 1e-5 * abs(float(want))
+        return
+    with pytest.raises(ValueError, match="`scores`.*overflow"):
+        loss_fn(scores, y, i)
+    assert_same_state(before, state_of(loss_fn))
+    with pytest.raises(OverflowError, match="`scores`"):
+        soap_loss(scores, y, before["u_all"][:2], before["u_pos"][:2], surrogate=surrogate, score_transform=None)
+
+
+def test_hinge_on_huge_raw_float32_scores():
+    """u_all' ~ 1e20: its square alone overflows float32, the weights u_pos'/u_all'/u_all' do not.
+
+    Past float32's range, an error."""
+    y, i = torch.tensor([1, 0, 1, 0]), torch.tensor([0, 1, 2, 3])
+    narrow = APLoss(4, surrogate="hinge", score_transform=None)
+    wide = APLoss(4, surrogate="hinge", score_transform=None).double()
+    for scale in ([1.0, -1.0, 0.5, 2.0], [0.2, -1.0, 1.5, 0.0]):  # a second step, so the loss is not 0
+        scores = torch.tensor(scale) * 1e21
+        got, want = narrow(scores, y, i), wide(scores.double(), y, i)
+    assert abs(got.item() - want.item()) <= 1e-5 * abs(want.item()) and want.item() != 0
+    loss_fn = APLoss(4, surrogate="hinge", score_transform=None)
+    with pytest.raises(ValueError, match="`scores`.*score_transform='sigmoid'"):
+        loss_fn(torch.tensor([3e38, -3e38, 1.0]), torch.tensor([1, 0, 1]), torch.tensor([0, 1, 2]))
+    assert not loss_fn.u_all.any()
+
+
+@pytest.mark.parametrize(
+    "u_all, u_pos, fragment",
+    [(torch.zeros(3), torch.zeros(2), "u_all"), (torch.zeros(2), torch.zeros(1), "u_pos"),
+     (torch.tensor([0.0, -1.0]), torch.zeros(2), "u_all"), (torch.zeros(2), torch.tensor([float("nan"), 0.0]), "u_pos"),
+     (torch.zeros(2), torch.zeros(2, dtype=torch.float64), "u_pos")],
+)
+def test_functional_state_errors(u_all, u_pos, fragment):
+    with pytest.raises(ValueError, match=f"`{fragment}`"):
+        soap_loss(torch.tensor([0.1, 0.2, 0.3]), [1, 0, 1], u_all, u_pos)
+
+
+@pytest.mark.parametrize("kwargs, fragment", [({"margin": 0.0}, "margin"), ({"gamma": 2.0}, "gamma"),
+                                              ({"surrogate": "log"}, "surrogate"), ({"reduction": "max"}, "reduction"),
+                                              ({"score_transform": "tanh"}, "score_transform")])
+def test_functional_option_errors(kwargs, fragment):
+    with pytest.raises(ValueError, match=f"`{fragment}`"):
+        soap_loss(torch.tensor([0.1, 0.2]), [1, 0], torch.zeros(1), torch.zeros(1), **kwargs)

@@ -52,5 +52,24 @@ def test_errors():
         loss(torch.tensor([0.0, float("nan")]), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="surrogate"):
         AUCLoss(surrogate="logistic")
-    with pytest.raises(ValueError, match="reduction"):
-        AUCLoss(reduction="none")
+    with pytest.raises(ValueError, match="`reduction`"):
+        AUCLoss(reduction="max")
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_reduction_none_per_positive_means_in_batch_order(surrogate):
+    gen = torch.Generator().manual_seed(5)
+    scores = torch.round(torch.randn(40, generator=gen, dtype=torch.float64) * 8) / 4
+    y = torch.rand(40, generator=gen) < 0.4
+    got = AUCLoss(surrogate, 0.5, "none")(scores, y)
+    ell = {"squared": lambda t: t * t, "squared_hinge": lambda t: torch.relu(t) ** 2, "hinge": torch.relu}[surrogate]
+    ref = torch.stack([ell(0.5 - (scores[i] - scores[~y])).mean() for i in range(40) if y[i]])
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-300)
+    torch.testing.assert_close(got.mean(), AUCLoss(surrogate, 0.5)(scores, y), rtol=1e-12, atol=1e-300)
+
+
+def test_overflow_names_scores():
+    with pytest.raises(ValueError, match="`scores`: the loss overflows float32"):
+        AUCLoss("squared")(torch.tensor([3e19, -1.0, 0.0]), torch.tensor([1, 0, 0]))
+    assert torch.isfinite(AUCLoss("squared")(torch.tensor([3e19, -1.0, 0.0], dtype=torch.float64),
+                                             torch.tensor([1, 0, 0])))

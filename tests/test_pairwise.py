@@ -196,8 +196,10 @@ def test_errors_name_the_argument():
         pairwise_loss(p, n, pos_weights=torch.ones(3))
     with pytest.raises(ValueError, match="'squared', 'squared_hinge', 'hinge'"):
         pairwise_loss(p, n, surrogate="logistic")
-    with pytest.raises(ValueError, match="'mean', 'sum'"):
-        pairwise_loss(p, n, reduction="none")
+    with pytest.raises(ValueError, match="`reduction`.*'none', 'mean', 'sum'"):
+        pairwise_loss(p, n, reduction="max")
+    with pytest.raises(ValueError, match="`reduction`"):
+        pairwise_loss_masked(torch.randn(2, 3), torch.zeros(2, 3, dtype=torch.bool), reduction="batchmean")
     with pytest.raises(ValueError, match="margin"):
         pairwise_loss(p, n, margin=float("nan"))
     with pytest.raises(TypeError, match="pos_scores"):
@@ -481,3 +483,63 @@ def test_squared_masked_overflow_is_an_error_not_nan():
     pos[:, 0] = True
     with pytest.raises(OverflowError, match="scores"):
         pairwise_loss_masked(scores, pos, None, "squared", 1.0)
+
+
+# ---- reduction="none": per-positive means; overflow of finite float32 scores ----
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_reduction_none_is_per_positive_mean(surrogate):
+    gen = torch.Generator().manual_seed(41)
+    for n_pos, n_neg, weighted in [(1, 1, False), (7, 30, True), (50, 20, False)]:
+        pos, neg = make_scores(gen, n_pos, ties=True), make_scores(gen, n_neg, ties=True)
+        weights = torch.rand(n_pos, generator=gen, dtype=torch.float64) if weighted else None
+        p, n = pos.clone().requires_grad_(), neg.clone().requires_grad_()
+        got = pairwise_loss(p, n, surrogate, 0.5, weights, reduction="none")
+        p_ref, n_ref = pos.clone().requires_grad_(), neg.clone().requires_grad_()
+        ref = pairwise_loss_dense(p_ref, n_ref, surrogate, 0.5, weights, reduction="none")
+        assert got.shape == (n_pos,)
+        assert rel_err(got.detach(), ref.detach()) <= RTOL
+        upstream = torch.randn(n_pos, generator=gen, dtype=torch.float64)
+        for g, r in zip(torch.autograd.grad((got * upstream).sum(), (p, n)),
+                        torch.autograd.grad((ref * upstream).sum(), (p_ref, n_ref))):
+            assert rel_err(g, r) <= RTOL
+        mean = pairwise_loss(pos, neg, surrogate, 0.5, weights, reduction="mean")
+        total = pairwise_loss(pos, neg, surrogate, 0.5, weights, reduction="sum")
+        torch.testing.assert_close(got.detach().mean(), mean, rtol=1e-12, atol=1e-300)
+        torch.testing.assert_close(got.detach().sum() * n_neg, total, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("surrogate", ["squared", "squared_hinge"])
+def test_float32_squares_that_overflow_raise_naming_the_argument(surrogate):
+    """|score| ≳ 1.8e19: t² passes float32's 3.4e38. The float64 sums are fine, the float32 result was inf."""
+    big, small = torch.tensor([-3e19, 1.0]), torch.tensor([-1.0, 0.5, 2.0])  # a low positive / high negative
+    cases = [(lambda: pairwise_loss(big, small, surrogate), "pos_scores"),
+             (lambda: pairwise_loss(small, -big, surrogate, reduction="none"), "neg_scores"),
+             (lambda: pairwise_row_sums(small, -big, surrogate), "neg_scores"),
+             (lambda: pairwise_row_sums_grouped(big, small, torch.ones(2, 3), surrogate), "pos_scores")]
+    for call, name in cases:
+        with pytest.raises(ValueError, match=f"`{name}`: the loss overflows float32.*pass float64"):
+            call()
+    # the same scores in float64 are fine, and so is the float32 hinge
+    assert torch.isfinite(pairwise_loss(big.double(), small.double(), surrogate))
+    assert torch.isfinite(pairwise_loss(big, small, "hinge"))
+    # rows each within range whose float32 total is not: the reduced loss is checked too
+    rows_ok = torch.full((8,), -1.5e19)
+    assert bool(torch.isfinite(pairwise_row_sums(rows_ok, torch.zeros(1), surrogate)).all())
+    with pytest.raises(OverflowError, match="`pos_scores`"):
+        pairwise_loss(rows_ok, torch.zeros(1), surrogate, reduction="sum")
+    # the masked layout, both negative conventions
+    block = torch.zeros(2, 4)
+    block[0, 1] = 4e19  # the row mean (4e19)²/3 passes float32
+    mask = torch.zeros(2, 4, dtype=torch.bool)
+    mask[:, 0] = True
+    for neg_mask in (None, ~mask):
+        with pytest.raises(OverflowError, match="`scores`: the loss overflows float32"):
+            pairwise_loss_masked(block, mask, neg_mask, surrogate)
+    assert torch.isfinite(pairwise_loss_masked(block.double(), mask, None, surrogate))
+
+
+def test_float64_hinge_sums_that_overflow_raise():
+    with pytest.raises(OverflowError, match="`neg_scores`.*float64.*rescale the scores$"):
+        pairwise_loss(torch.tensor([0.0], dtype=torch.float64), torch.full((3,), 1e308, dtype=torch.float64),
+                      "hinge", reduction="sum")

@@ -1,5 +1,12 @@
-"""Pure tensor functions (no state, no ``nn.Module``): the exact all-pairs engine and friends."""
+"""Pure tensor functions (no state, no ``nn.Module``): the exact all-pairs engine and one form per loss.
 
+Every loss takes ``reduction`` in :data:`REDUCTIONS` (``'none'``, ``'mean'``, ``'sum'``), reduced by
+:func:`reduce_loss`; the ``nn.Module`` forms in :mod:`rankguard.losses` only add state and defaults.
+"""
+
+from rankguard.functional.ap import SCORE_TRANSFORMS, check_soap_batch, check_soap_options, soap_loss
+from rankguard.functional.auc import auc_loss
+from rankguard.functional.cml import bpr_loss, covariance_regularizer, sfcml_loss, triplet_hinge_loss
 from rankguard.functional.pairwise import (
     SURROGATES,
     pairwise_loss,
@@ -7,6 +14,9 @@ from rankguard.functional.pairwise import (
     pairwise_row_sums,
     pairwise_row_sums_grouped,
 )
+from rankguard.functional.reduction import REDUCTIONS, reduce_loss
 
-__all__ = ["SURROGATES", "pairwise_loss", "pairwise_loss_masked", "pairwise_row_sums",
-           "pairwise_row_sums_grouped"]
+__all__ = ["REDUCTIONS", "SCORE_TRANSFORMS", "SURROGATES", "auc_loss", "bpr_loss", "check_soap_batch",
+           "check_soap_options", "covariance_regularizer", "pairwise_loss", "pairwise_loss_masked",
+           "pairwise_row_sums", "pairwise_row_sums_grouped", "reduce_loss", "sfcml_loss", "soap_loss",
+           "triplet_hinge_loss"]

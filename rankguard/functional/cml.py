@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from rankguard._validation import check_scores_tensor
-
-_REDUCTIONS = ("mean", "sum", "none")
+from rankguard.functional.pairwise import pairwise_loss_masked
+from rankguard.functional.reduction import reduce_loss
 
 
 def _pos_neg(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
@@ -23,16 +23,6 @@ def _pos_neg(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor
     return pos_scores[:, None] - neg_scores
 
 
-def _reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return x.mean()
-    if reduction == "sum":
-        return x.sum()
-    if reduction == "none":
-        return x
-    raise ValueError(f"`reduction` must be one of {_REDUCTIONS}, got {reduction!r}")
-
-
 def triplet_hinge_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor, margin: float = 1.0,
                        reduction: str = "mean") -> torch.Tensor:
     """CML triplet hinge ``ℓ_bs = max(0, λ − (s⁺_b − s⁻_bs))``, each ``(b, s)`` its own triplet.
@@ -42,7 +32,7 @@ def triplet_hinge_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor, margi
     >>> triplet_hinge_loss(torch.tensor([0.0]), torch.tensor([[-2.0, 0.5]]), margin=1.0)
     tensor(0.7500)
     """
-    return _reduce(torch.relu(margin - _pos_neg(pos_scores, neg_scores)), reduction)
+    return reduce_loss(torch.relu(margin - _pos_neg(pos_scores, neg_scores)), reduction)
 
 
 def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -53,7 +43,7 @@ def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor, reduction: str 
     >>> round(float(bpr_loss(torch.tensor([0.0]), torch.tensor([[0.0]]))), 4)
     0.6931
     """
-    return _reduce(F.softplus(-_pos_neg(pos_scores, neg_scores)), reduction)
+    return reduce_loss(F.softplus(-_pos_neg(pos_scores, neg_scores)), reduction)
 
 
 def covariance_regularizer(embeddings: torch.Tensor) -> torch.Tensor:
@@ -96,8 +86,6 @@ def sfcml_loss(scores: torch.Tensor, pos_mask: torch.Tensor, margin: float = 1.0
     >>> float(sfcml_loss(s, p, margin=1.0))     # pairs (2,0) and (2,1): ((1-2)² + (1-1)²)/2
     0.5
     """
-    from rankguard.functional.pairwise import pairwise_loss_masked
-
     if not isinstance(pos_mask, torch.Tensor) or pos_mask.dtype != torch.bool:
         raise TypeError("`pos_mask` must be a boolean tensor")
     return pairwise_loss_masked(scores, pos_mask, neg_mask, surrogate=surrogate, margin=margin, reduction=reduction)

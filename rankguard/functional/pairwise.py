@@ -31,43 +31,47 @@ Ties follow the dense convention exactly: a pair with ``t_ij == 0`` has value 0 
 (``torch.relu``'s gradient at 0), so a positive and a negative with equal keys are inactive.
 Sums are accumulated in float64 on centred keys whatever the input dtype; the result is cast back to
 the input dtype, except that float16/bfloat16 inputs are computed and returned in float32 (a sum over
-many pairs would overflow float16).
+many pairs would overflow float16). Finite scores whose loss still overflows the result dtype (float32
+squares pass its range at |score| ~ 1.8e19) raise :class:`~rankguard._validation.ScoreOverflowError`
+(a ``ValueError`` and an ``OverflowError``) naming the argument; the check reads only the reduced
+result (row sums, the loss), and scans the inputs only to name the culprit once something overflowed.
+
+``reduction`` is ``'none'``, ``'mean'`` or ``'sum'`` (:func:`~rankguard.functional.reduction.reduce_loss`).
+Over all pairs, ``'none'`` cannot return the n⁺×n⁻ matrix; it returns one value per positive, the
+mean over its pairs, so that ``'mean'`` is the mean of the ``'none'`` vector.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
-from rankguard._validation import check_scores_tensor
+from rankguard._validation import (
+    REDUCTIONS,
+    check_choice,
+    check_finite_result,
+    check_margin,
+    check_reduction,
+    check_scores_tensor,
+    raise_score_overflow,
+)
+from rankguard.functional.reduction import reduce_loss
 
 SURROGATES = ("squared", "squared_hinge", "hinge")
-REDUCTIONS = ("mean", "sum")
-MASKED_REDUCTIONS = ("mean", "sum", "none")
 
-__all__ = ["SURROGATES", "pairwise_loss", "pairwise_row_sums", "pairwise_row_sums_grouped", "pairwise_loss_masked"]
+__all__ = ["REDUCTIONS", "SURROGATES", "pairwise_loss", "pairwise_row_sums", "pairwise_row_sums_grouped",
+           "pairwise_loss_masked"]
 
 
 # --------------------------------------------------------------------------------------------
 # argument checks
 # --------------------------------------------------------------------------------------------
 
-def _check_choice(value: str, valid: tuple[str, ...], name: str) -> None:
-    if value not in valid:
-        raise ValueError(f"`{name}` must be one of {', '.join(repr(v) for v in valid)}; got {value!r}")
-
-
-def _check_margin(margin: float) -> float:
-    try:
-        m = float(margin)
-    except (TypeError, ValueError):
-        raise TypeError(f"`margin` must be a real number, got {type(margin).__name__}") from None
-    if not math.isfinite(m):
-        raise ValueError(f"`margin` must be finite, got {margin}")
-    return m
+# Old private names, kept importable for callers elsewhere in the package until they move to the public
+# ones: ``rankguard._validation.check_choice`` / ``check_margin``.
+_check_choice = check_choice
+_check_margin = check_margin
 
 
 def _check_nonempty(t: torch.Tensor, name: str) -> None:
@@ -94,8 +98,8 @@ def _common_dtype(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
 def _check_pairs(pos_scores: torch.Tensor, neg_scores: torch.Tensor, surrogate: str,
                  margin: float) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Checks shared by the pairs-layout entry points; returns (pos, neg) in a common dtype and the margin."""
-    _check_choice(surrogate, SURROGATES, "surrogate")
-    m = _check_margin(margin)
+    check_choice(surrogate, SURROGATES, "surrogate")
+    m = check_margin(margin)
     check_scores_tensor(pos_scores, "pos_scores")
     check_scores_tensor(neg_scores, "neg_scores")
     _check_nonempty(pos_scores, "pos_scores")
@@ -396,8 +400,7 @@ class _SquaredPairMeans(torch.autograd.Function):
         sumsq = torch.linalg.vector_norm(x, dim=1).square_()  # no [B, M] temporary, unlike vecdot
         if not bool(torch.isfinite(row_sum).all() & torch.isfinite(sumsq).all()):
             check_scores_tensor(scores, "scores", ndim=2)  # names the argument on NaN/inf
-            raise OverflowError("`scores` are finite but their squares overflow float64 (|score| above "
-                                "~1e154): rescale the scores")
+            raise_score_overflow("scores", scores, torch.float64)
         centre = row_sum / M
         ss_all = sumsq - row_sum * centre
         resid = torch.zeros_like(centre)  # Σ (s − c): 0 up to the rounding of c, kept for offset rows
@@ -454,13 +457,37 @@ class _SquaredPairMeans(torch.autograd.Function):
         return grad.to(ctx.dtype), None, None, None
 
 
+_PAIR_NAMES = ("pos_scores", "neg_scores")
+
+
 def _grouped_row_sums(pos: torch.Tensor, neg: torch.Tensor, weights: torch.Tensor | None, surrogate: str,
-                      margin: float) -> torch.Tensor:
-    """[G, n⁺] weighted row sums of checked inputs (common dtype; ``weights`` None or float64 [G, n⁻])."""
+                      margin: float, names: tuple[str, str] = _PAIR_NAMES, hint: str = "") -> torch.Tensor:
+    """[G, n⁺] weighted row sums of checked inputs (common dtype; ``weights`` None or float64 [G, n⁻]).
+
+    Rows that overflow the dtype raise ``ScoreOverflowError`` naming the larger of ``pos`` / ``neg``
+    by ``names`` (callers whose positives and negatives are one argument pass its name twice), with
+    ``hint`` as an extra remedy.
+    """
     if surrogate == "squared":
-        return _squared_row_sums((pos - margin).unsqueeze(0), neg.unsqueeze(0), weights)
-    return _GroupedHingeRowSums.apply(pos, neg, weights, margin, surrogate == "squared_hinge",
-                                      pos.requires_grad, neg.requires_grad)
+        rows = _squared_row_sums((pos - margin).unsqueeze(0), neg.unsqueeze(0), weights)
+    else:
+        rows = _GroupedHingeRowSums.apply(pos, neg, weights, margin, surrogate == "squared_hinge",
+                                          pos.requires_grad, neg.requires_grad)
+    check_finite_result((rows,), ((names[0], pos), (names[1], neg)), hint)
+    return rows
+
+
+def _pairwise_loss(pos: torch.Tensor, neg: torch.Tensor, surrogate: str, margin: float,
+                   pos_weights: torch.Tensor | None, reduction: str,
+                   names: tuple[str, str] = _PAIR_NAMES) -> torch.Tensor:
+    """:func:`pairwise_loss` on checked inputs (see :func:`_grouped_row_sums` for ``names``)."""
+    rows = _grouped_row_sums(pos, neg, None, surrogate, margin, names)[0]
+    if pos_weights is not None:
+        rows = rows * pos_weights.to(rows.dtype)
+    loss = reduce_loss(rows, reduction, terms=neg.shape[0])
+    inputs = ((names[0], pos), (names[1], neg)) + ((("pos_weights", pos_weights),) if pos_weights is not None else ())
+    check_finite_result((loss,), inputs)  # a float32 total can overflow where every row does not
+    return loss
 
 # --------------------------------------------------------------------------------------------
 # public API
@@ -537,11 +564,12 @@ def pairwise_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor, surrogate:
                   reduction: str = "mean") -> torch.Tensor:
     """Exact all-pairs ranking surrogate without the n⁺×n⁻ matrix.
 
-    ``L = Σ_i Σ_j w_i · ℓ(margin − (pos_i − neg_j))``, divided by ``n⁺·n⁻`` for
-    ``reduction="mean"``, with ``ℓ(t)`` = ``t²`` ("squared"), ``max(0,t)²`` ("squared_hinge") or
-    ``max(0,t)`` ("hinge") and ``w_i = 1`` when ``pos_weights`` is None. The weighted mean divides
-    by the pair count ``n⁺·n⁻``, not by ``n⁻·Σw``. At ``t = 0`` the hinge gradient is 0, as
-    ``torch.relu``'s. O((n⁺+n⁻) log(n⁺+n⁻)) time and O(n⁺+n⁻) memory.
+    ``L = Σ_i Σ_j w_i · ℓ(margin − (pos_i − neg_j))`` for ``reduction="sum"``, divided by ``n⁺·n⁻``
+    for ``"mean"``; ``"none"`` gives the per-positive means ``L_i = (w_i/n⁻) Σ_j ℓ(…)`` ([n⁺], so
+    ``"mean"`` is their mean and ``"sum"`` is ``n⁻`` times their sum). ``ℓ(t)`` = ``t²`` ("squared"),
+    ``max(0,t)²`` ("squared_hinge") or ``max(0,t)`` ("hinge"); ``w_i = 1`` when ``pos_weights`` is
+    None. The weighted mean divides by the pair count ``n⁺·n⁻``, not by ``n⁻·Σw``. At ``t = 0`` the
+    hinge gradient is 0, as ``torch.relu``'s. O((n⁺+n⁻) log(n⁺+n⁻)) time and O(n⁺+n⁻) memory.
 
     Args:
         pos_scores: [n⁺] scores of positives, n⁺ ≥ 1.
@@ -549,27 +577,29 @@ def pairwise_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor, surrogate:
         surrogate: "squared", "squared_hinge" or "hinge".
         margin: finite real ``m``.
         pos_weights: optional [n⁺] finite per-positive weights (differentiable).
-        reduction: "mean" or "sum".
+        reduction: "mean", "sum" or "none" (per-positive means, [n⁺]).
 
     Returns:
-        Scalar tensor, differentiable in pos_scores, neg_scores and pos_weights.
+        Scalar tensor ([n⁺] for "none"), differentiable in pos_scores, neg_scores and pos_weights.
 
-    Example (t = 1 − (2 − 0.5) = −0.5 and 1 − (2 − 2) = 1):
+    Raises:
+        ScoreOverflowError (a ValueError): finite scores whose loss overflows the dtype, e.g. float32
+            squares at |score| ≳ 1.8e19; the message names the larger argument.
+
+    Example (t = 1 − (2 − 0.5) = −0.5 and 1 − (2 − 2) = 1; the second positive's t = 0, 1.5):
         >>> pairwise_loss(torch.tensor([2.0]), torch.tensor([0.5, 2.0]), "squared", 1.0)
         tensor(0.6250)
+        >>> pairwise_loss(torch.tensor([2.0, 1.0]), torch.tensor([0.5, 2.0]), "hinge", 1.0, reduction="none")
+        tensor([0.5000, 1.2500])
     """
-    _check_choice(reduction, REDUCTIONS, "reduction")
-    rows = pairwise_row_sums(pos_scores, neg_scores, surrogate, margin)
+    check_reduction(reduction)
+    pos, neg, m = _check_pairs(pos_scores, neg_scores, surrogate, margin)
     if pos_weights is not None:
         check_scores_tensor(pos_weights, "pos_weights")
-        if pos_weights.shape != rows.shape:
-            raise ValueError(f"`pos_weights` must have shape {tuple(rows.shape)} (one weight per positive), "
+        if pos_weights.shape != pos_scores.shape:
+            raise ValueError(f"`pos_weights` must have shape {tuple(pos_scores.shape)} (one weight per positive), "
                              f"got {tuple(pos_weights.shape)}")
-        rows = rows * pos_weights.to(rows.dtype)
-    total = rows.sum()
-    if reduction == "mean":
-        total = total / (pos_scores.shape[0] * neg_scores.shape[0])
-    return total
+    return _pairwise_loss(pos, neg, surrogate, m, pos_weights, reduction)
 
 
 def pairwise_loss_masked(scores: torch.Tensor, pos_mask: torch.Tensor, neg_mask: torch.Tensor | None = None,
@@ -604,9 +634,9 @@ def pairwise_loss_masked(scores: torch.Tensor, pos_mask: torch.Tensor, neg_mask:
         >>> pairwise_loss_masked(s, pos, neg, "squared", 1.0, reduction="none")
         tensor([0.6250, 0.0000])
     """
-    _check_choice(surrogate, SURROGATES, "surrogate")
-    _check_choice(reduction, MASKED_REDUCTIONS, "reduction")
-    m = _check_margin(margin)
+    check_choice(surrogate, SURROGATES, "surrogate")
+    check_reduction(reduction)
+    m = check_margin(margin)
     if not isinstance(scores, torch.Tensor) or not scores.is_floating_point() or scores.dim() != 2:
         check_scores_tensor(scores, "scores", ndim=2)  # raises with the precise complaint
     masks = (("pos_mask", pos_mask),) if neg_mask is None else (("pos_mask", pos_mask), ("neg_mask", neg_mask))
@@ -632,8 +662,5 @@ def pairwise_loss_masked(scores: torch.Tensor, pos_mask: torch.Tensor, neg_mask:
         n_pairs = pos_mask.sum(dim=1) * neg_mask.sum(dim=1)
         has_pairs = n_pairs > 0
         per_row = rows.sum(dim=1) / n_pairs.clamp_min(1).to(rows.dtype)  # rows without pairs sum to 0
-    if reduction == "none":
-        return per_row
-    if reduction == "sum":
-        return per_row.sum()
-    return per_row.sum() / has_pairs.sum().clamp_min(1).to(per_row.dtype)
+    check_finite_result((per_row,), (("scores", scores),))  # e.g. float32 squares at |score| ≳ 1.8e19
+    return reduce_loss(per_row, reduction, count=has_pairs.sum())

@@ -1,24 +1,26 @@
-"""``AUCLoss``: the exact all-pairs AUC surrogate as an ``nn.Module`` (defaults and label handling).
+"""``AUCLoss``: the exact all-pairs AUC surrogate as an ``nn.Module`` (defaults only).
 
-The formula lives in :func:`rankguard.functional.pairwise.pairwise_loss`; this module only splits
-a labelled batch into positives and negatives.
+The formula lives in :func:`rankguard.functional.auc_loss` (built on
+:func:`rankguard.functional.pairwise_loss`); this module only holds the options.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from rankguard._validation import binary_labels_tensor, check_scores_tensor
-from rankguard.functional.pairwise import REDUCTIONS, SURROGATES, _check_choice, _check_margin, pairwise_loss
+from rankguard._validation import check_choice, check_margin, check_reduction
+from rankguard.functional import SURROGATES, auc_loss
 
 
 class AUCLoss(nn.Module):
-    """Exact all-pairs AUC surrogate over a batch.
+    """Exact all-pairs AUC surrogate over a batch (see :func:`~rankguard.functional.auc_loss`).
 
     ``L = (1/(n⁺n⁻)) Σ_{i: y_i=1} Σ_{j: y_j=0} ℓ(margin − (s_i − s_j))`` (``reduction="mean"``; the
-    plain double sum for ``"sum"``), with ``ℓ`` as in :func:`~rankguard.functional.pairwise_loss`,
-    computed in O(N log N) without the pair matrix.
+    plain double sum for ``"sum"``; per-positive means [n⁺] for ``"none"``), with ``ℓ`` as in
+    :func:`~rankguard.functional.pairwise_loss`, computed in O(N log N) without the pair matrix.
 
     Defaults: ``surrogate="squared_hinge"``, ``margin=1.0``. LibAUC's AUCMLoss uses the *squared*
     loss with margin 1.0; the squared hinge keeps that margin but stops penalising pairs already
@@ -27,10 +29,10 @@ class AUCLoss(nn.Module):
     Args:
         surrogate: "squared", "squared_hinge" or "hinge".
         margin: finite real margin.
-        reduction: "mean" or "sum".
+        reduction: "mean", "sum" or "none".
 
     Shapes:
-        forward(scores [N] float, labels [N] in {0,1}, {−1,1} or bool) -> scalar.
+        forward(scores [N] float, labels [N] in {0,1}, {−1,1} or bool) -> scalar ([n⁺] for "none").
 
     Example:
         >>> AUCLoss(surrogate="hinge")(torch.tensor([2.0, 0.5, 2.0]), torch.tensor([1, 0, 0]))
@@ -39,22 +41,12 @@ class AUCLoss(nn.Module):
 
     def __init__(self, surrogate: str = "squared_hinge", margin: float = 1.0, reduction: str = "mean") -> None:
         super().__init__()
-        _check_choice(surrogate, SURROGATES, "surrogate")
-        _check_choice(reduction, REDUCTIONS, "reduction")
-        self.surrogate = surrogate
-        self.margin = _check_margin(margin)
-        self.reduction = reduction
+        self.surrogate = check_choice(surrogate, SURROGATES, "surrogate")
+        self.margin = check_margin(margin)
+        self.reduction = check_reduction(reduction)
 
-    def forward(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        check_scores_tensor(scores, "scores")
-        is_pos = binary_labels_tensor(labels, "labels", length=scores.shape[0]).to(scores.device)
-        n_pos = int(is_pos.sum())
-        if n_pos == 0 or n_pos == scores.shape[0]:
-            missing = "positive" if n_pos == 0 else "negative"
-            raise ValueError(f"`labels` has no {missing} in this batch of {scores.shape[0]}: the AUC loss "
-                             "needs at least one positive and one negative (use a class-balanced sampler)")
-        return pairwise_loss(scores[is_pos], scores[~is_pos], self.surrogate, self.margin,
-                             reduction=self.reduction)
+    def forward(self, scores: torch.Tensor, labels: Any) -> torch.Tensor:
+        return auc_loss(scores, labels, self.surrogate, self.margin, self.reduction)
 
     def extra_repr(self) -> str:
         return f"surrogate={self.surrogate!r}, margin={self.margin}, reduction={self.reduction!r}"

@@ -9,11 +9,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rankguard.functional.cml import bpr_loss, covariance_regularizer, sfcml_loss, triplet_hinge_loss
+from rankguard._validation import check_choice, check_margin, check_reduction
+from rankguard.functional import SURROGATES, bpr_loss, covariance_regularizer, sfcml_loss, triplet_hinge_loss
 
 
 class CMLLoss(nn.Module):
     """Triplet hinge on sampled negatives, plus ``cov_weight`` × covariance regulariser (Hsieh et al.).
+
+    No ``reduction``: the regulariser is one scalar for the whole batch, so per-triplet values
+    (``"none"``) would have to share it out arbitrarily; use
+    :func:`~rankguard.functional.triplet_hinge_loss` for per-triplet losses.
 
     >>> CMLLoss(margin=1.0)(torch.tensor([0.0]), torch.tensor([[-2.0, 0.5]]))
     tensor(0.7500)
@@ -21,7 +26,7 @@ class CMLLoss(nn.Module):
 
     def __init__(self, margin: float = 1.0, cov_weight: float = 0.0):
         super().__init__()
-        self.margin, self.cov_weight = float(margin), float(cov_weight)
+        self.margin, self.cov_weight = check_margin(margin), check_margin(cov_weight, "cov_weight")
 
     def forward(self, pos_scores: torch.Tensor, neg_scores: torch.Tensor,
                 embeddings: torch.Tensor | None = None) -> torch.Tensor:
@@ -32,19 +37,34 @@ class CMLLoss(nn.Module):
 
 
 class BPRLoss(nn.Module):
-    """BPR on sampled negatives (see :func:`rankguard.functional.cml.bpr_loss`)."""
+    """BPR on sampled negatives (see :func:`rankguard.functional.bpr_loss`); ``reduction`` none|mean|sum.
+
+    >>> round(float(BPRLoss()(torch.tensor([0.0]), torch.tensor([[0.0]]))), 4)
+    0.6931
+    """
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = check_reduction(reduction)
 
     def forward(self, pos_scores: torch.Tensor, neg_scores: torch.Tensor,
                 embeddings: torch.Tensor | None = None) -> torch.Tensor:
-        return bpr_loss(pos_scores, neg_scores)
+        return bpr_loss(pos_scores, neg_scores, self.reduction)
 
 
 class SFCMLLoss(nn.Module):
-    """Sampling-free CML loss over all (positive, unobserved) pairs of each user in the batch."""
+    """Sampling-free CML loss over all (positive, unobserved) pairs of each user in the batch
+    (see :func:`rankguard.functional.sfcml_loss`); ``reduction`` none ([B] per user) | mean | sum.
 
-    def __init__(self, margin: float = 1.0, surrogate: str = "squared"):
+    >>> SFCMLLoss()(torch.tensor([[2.0, 0.0, 1.0]]), torch.tensor([[True, False, False]]))
+    tensor(0.5000)
+    """
+
+    def __init__(self, margin: float = 1.0, surrogate: str = "squared", reduction: str = "mean"):
         super().__init__()
-        self.margin, self.surrogate = float(margin), surrogate
+        self.margin = check_margin(margin)
+        self.surrogate = check_choice(surrogate, SURROGATES, "surrogate")
+        self.reduction = check_reduction(reduction)
 
     def forward(self, scores: torch.Tensor, pos_mask: torch.Tensor) -> torch.Tensor:
-        return sfcml_loss(scores, pos_mask, self.margin, self.surrogate)
+        return sfcml_loss(scores, pos_mask, self.margin, self.surrogate, reduction=self.reduction)
