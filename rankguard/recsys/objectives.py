@@ -102,7 +102,7 @@ def candidate_scores(model: nn.Module):
 
     def item_embeddings(items: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return model.item[items]
+            return model.item_rows(items)
     fn.item_embeddings = item_embeddings  # type: ignore[attr-defined]
     return fn
 
@@ -132,7 +132,7 @@ class SampledPairObjective:
         s = model.score_pairs(u_t, items)
         embeddings = None
         if getattr(self.loss_fn, "cov_weight", 0.0):
-            embeddings = torch.cat([model.user[u_t], model.item[items.flatten()]])
+            embeddings = torch.cat([model.user_rows(u_t), model.item_rows(items.flatten())])
         return self.loss_fn(s[:, 0], s[:, 1:], embeddings)
 
 
