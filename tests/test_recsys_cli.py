@@ -272,3 +272,15 @@ def test_run_files_respect_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (path.stat().st_mode & 0o777) == 0o640
+
+
+def test_divergence_names_the_learning_rate_not_internal_arguments(tmp_path, capsys):
+    data = _tiny_dataset(tmp_path)
+    out = tmp_path / "run"
+    assert _train("--dataset", data, "--model", "mf-bpr", "--optimizer", "sgd", "--lr", "1e36", "--epochs", 2,
+                  "--out", out) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training diverged at epoch 1" in err and "--lr, now 1e+36" in err
+    assert "pos_scores" not in err
+    assert json.loads((out / "status.json").read_text())["status"] == "failed"
+    assert not (out / "metrics.json").exists()

@@ -112,6 +112,14 @@ def _finite_params(model: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
+def _diverged(model: nn.Module, exc: BaseException) -> bool:
+    """Whether an error raised inside a loss means the model diverged rather than bad input: the
+    parameters are no longer finite, or the loss saw non-finite / overflowing scores (which names a
+    tensor argument the user never wrote, so the engine restates it as divergence)."""
+    return (not _finite_params(model) or isinstance(exc, (OverflowError, FloatingPointError))
+            or "non-finite" in str(exc))
+
+
 def _improves(value: float, best: float, mode: str) -> bool:
     if math.isnan(value):
         return False
@@ -235,10 +243,11 @@ def fit(model: nn.Module, objective: Any, settings: FitSettings, *,
                     try:
                         out = objective.loss(model, batch)
                     except (ValueError, FloatingPointError, RuntimeError) as exc:
-                        if _finite_params(model):
+                        if not _diverged(model, exc):
                             raise
-                        raise TrainingDiverged(f"training diverged before epoch {epoch}, step {step_in_epoch + 1}: "
-                                               f"the parameters hold NaN or inf; {settings.divergence_hint}") from exc
+                        raise TrainingDiverged(f"training diverged at epoch {epoch}, step {step_in_epoch + 1}: the "
+                                               f"model's scores or parameters became NaN or inf; "
+                                               f"{settings.divergence_hint}") from exc
                     loss, logs = out if isinstance(out, tuple) else (out, {})
                     value = float(loss.detach())
                     if not math.isfinite(value):
