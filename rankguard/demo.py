@@ -21,7 +21,7 @@ settings, the test metrics), ``predictions.npz`` (test scores of every run, to r
 metric), ``report.md``, ``pr_curve.png`` and ``roc_curve.png``. A failing run is recorded with
 its error and the demo continues with the next one.
 
-Randomness: ``Generators(seed).torch`` draws the initial weights (:func:`~rankguard.training.init_linear_`)
+Randomness: ``Generators(seed).torch`` draws the initial weights (:func:`~rankguard.training.seeded`)
 and then the batches; ``split_seed`` draws the split (and the digits subsampling). No global
 random state is read or written.
 
@@ -48,7 +48,7 @@ from rankguard.progress import progress
 from rankguard.runs import RunDir, atomic_write, markdown_table
 from rankguard.stats import format_mean_std, mean_std
 from rankguard.training import (FitResult, FitSettings, Generators, LossFn, OptimizerSpec,
-                                PositiveShareBatchSampler, ScorerObjective, fit, ignore_index, init_linear_)
+                                PositiveShareBatchSampler, ScorerObjective, fit, ignore_index, seeded)
 
 LOSS_NAMES: dict[str, str] = {"bce": "BCE", "auc": "AUCLoss", "ap": "APLoss"}
 
@@ -266,19 +266,17 @@ def load_task(name: str, cfg: DemoConfig) -> Task:
 def make_model(cfg: DemoConfig, n_features: int, generator: torch.Generator) -> nn.Module:
     """A linear scorer or a one-hidden-layer ReLU MLP with one output (a logit), initialised from ``generator``.
 
-    Built on the meta device first, so constructing it draws nothing from torch's global generator.
+    Built with :func:`rankguard.training.seeded`, so constructing it draws nothing from torch's global generator.
 
     >>> g = lambda: torch.Generator().manual_seed(0)
     >>> a, b = make_model(DemoConfig(), 4, g()), make_model(DemoConfig(), 4, g())
     >>> all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     True
     """
-    with torch.device("meta"):
-        if cfg.model == "linear":
-            model: nn.Module = nn.Linear(n_features, 1)
-        else:
-            model = nn.Sequential(nn.Linear(n_features, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, 1))
-    return init_linear_(model.to_empty(device="cpu"), generator)
+    if cfg.model == "linear":
+        return seeded(lambda: nn.Linear(n_features, 1), generator)
+    return seeded(lambda: nn.Sequential(nn.Linear(n_features, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, 1)),
+                  generator)
 
 
 def make_loss(name: str, cfg: DemoConfig, num_samples: int, margin: float | None = None) -> LossFn:

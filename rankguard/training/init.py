@@ -36,14 +36,20 @@ def init_linear_(module: nn.Module, generator: torch.Generator) -> nn.Module:
 def seeded(factory: Callable[[], nn.Module], generator: torch.Generator) -> nn.Module:
     """Build ``factory()`` and initialise its ``nn.Linear`` layers from ``generator``.
 
-    ``nn.Linear``'s constructor draws from torch's global generator; the construction runs inside
-    ``torch.random.fork_rng`` so the global state is left exactly as it was.
+    ``nn.Linear``'s constructor draws from torch's global generator; the module is built on the
+    meta device (no values, no draws) and materialised empty on the CPU before
+    :func:`init_linear_` fills it, so the global state is never touched. Only ``nn.Linear`` layers
+    are initialised: a factory with other parametrised layers must initialise them itself.
 
     >>> before = torch.get_rng_state()
     >>> m = seeded(lambda: nn.Linear(4, 2), torch.Generator().manual_seed(0))
-    >>> torch.equal(before, torch.get_rng_state())
-    True
+    >>> torch.equal(before, torch.get_rng_state()), m.weight.device.type
+    (True, 'cpu')
     """
-    with torch.random.fork_rng(devices=[]):
+    with torch.device("meta"):
         module = factory()
-    return init_linear_(module, generator)
+    others = [type(m).__name__ for m in module.modules()
+              if not isinstance(m, nn.Linear) and any(True for _ in m.parameters(recurse=False))]
+    if others:
+        raise TypeError(f"seeded() initialises nn.Linear layers only; also found {', '.join(sorted(set(others)))}")
+    return init_linear_(module.to_empty(device="cpu"), generator)
