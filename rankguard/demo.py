@@ -484,7 +484,7 @@ def run_demo(cfg: DemoConfig, out_dir: str | os.PathLike, mode: str = "new") -> 
     >>> cfg = DemoConfig.quick(datasets=("breast_cancer",), losses=("bce",), seeds=(0,), epochs=1)
     >>> res = run_demo(cfg, tempfile.mkdtemp())
     >>> sorted(p.name for p in res.out_dir.iterdir())[:3], res.n_failed
-    (['config.json', 'metrics.json', 'pr_curve.png'], 0)
+    (['config.json', 'curves.png', 'metrics.json'], 0)
     """
     start = time.perf_counter()
     run_dir = RunDir.for_run(out_dir, mode)
@@ -535,6 +535,7 @@ def _run_demo(cfg: DemoConfig, run_dir: RunDir, start: float) -> DemoResult:
     _skip(tick, None)
 
     plots = _plot(curves, run_dir, metrics, cfg.seeds[0])
+    plots += _plot_training(metrics, run_dir, cfg.seeds[0])
     metrics["status"] = "complete"
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     save()
@@ -562,7 +563,7 @@ def _tune(task: Task, loss: str, cfg: DemoConfig, metrics: dict[str, Any], tick:
     metrics["tuning"].setdefault(task.name, {})[loss] = tuning
     kept: dict[int, nn.Module] = {}
     for setting in cfg.grid(loss):
-        trial: dict[str, Any] = {"setting": setting, "val_ap": {}, "best_epoch": {}, "train_loss": {},
+        trial: dict[str, Any] = {"setting": setting, "val_ap": {}, "best_epoch": {}, "train_loss": {}, "val_ap_curve": {},
                                  "seconds": {}, "errors": {}, "val_ap_mean": None}
         trials.append(trial)
         models: dict[int, nn.Module] = {}
@@ -579,6 +580,7 @@ def _tune(task: Task, loss: str, cfg: DemoConfig, metrics: dict[str, Any], tick:
                 trial["val_ap"][str(seed)] = result.best_value
                 trial["best_epoch"][str(seed)] = result.best_epoch
                 trial["train_loss"][str(seed)] = [r["loss"] for r in result.history]
+                trial["val_ap_curve"][str(seed)] = [r["val"][SELECT_METRIC] for r in result.history]
             trial["seconds"][str(seed)] = round(time.perf_counter() - t0, 3)
             next(tick, None)
             save()
@@ -645,6 +647,29 @@ def _plot(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], run_dir: 
         except Exception as exc:
             metrics.setdefault("plot_errors", {})[name] = f"{type(exc).__name__}: {exc}"
     return written
+
+
+def _plot_training(metrics: dict[str, Any], run_dir: RunDir, seed: int) -> list[str]:
+    """Write curves.png: training loss and validation AP per epoch of each chosen setting (first seed)."""
+    histories = {}
+    for d, per_loss in metrics["tuning"].items():
+        for loss, tuning in per_loss.items():
+            trial = next((t for t in tuning["trials"] if t["setting"] == tuning["chosen"]), None)
+            if trial is None or str(seed) not in trial["train_loss"]:
+                continue
+            histories[f"{d} / {LOSS_NAMES[loss]}"] = [
+                {"epoch": e + 1, "loss": loss_value, "val": {SELECT_METRIC: val}}
+                for e, (loss_value, val) in enumerate(zip(trial["train_loss"][str(seed)], trial["val_ap_curve"][str(seed)]))]
+    if not histories:
+        return []
+    try:
+        from rankguard.plots import plot_training_curves
+        plot_training_curves(histories, run_dir.file("curves.png"), SELECT_METRIC,
+                             title=f"Training curves of the chosen settings (seed {seed})")
+    except Exception as exc:
+        metrics.setdefault("plot_errors", {})["curves.png"] = f"{type(exc).__name__}: {exc}"
+        return []
+    return ["curves.png"]
 
 
 # --------------------------------------------------------------------------- command line

@@ -139,35 +139,49 @@ def plot_roc_curves(panels: Curves, path: str | os.PathLike, title: str = "ROC c
     return _save(fig, path)
 
 
-def plot_training_curves(history: list[Mapping[str, Any]], path: str | os.PathLike, metric: str | None = None,
-                         title: str = "Training curves") -> Path:
+def plot_training_curves(history: list[Mapping[str, Any]] | Mapping[str, list[Mapping[str, Any]]],
+                         path: str | os.PathLike, metric: str | None = None, title: str = "Training curves") -> Path:
     """Save ``curves.png``: training loss per epoch (left) and validation ``metric`` per evaluation (right).
 
-    ``history`` is :func:`rankguard.training.fit`'s: one record per epoch with ``epoch``, ``loss`` and,
-    on evaluated epochs, ``val`` (a metric dict). The best evaluation is marked.
+    ``history`` is :func:`rankguard.training.fit`'s (one record per epoch with ``epoch``, ``loss``
+    and, on evaluated epochs, ``val``: a metric dict), or a mapping ``name -> history`` drawn as
+    one line each (several runs side by side). The best evaluation of each line is marked.
 
     >>> import tempfile, os
     >>> h = [{"epoch": 1, "loss": 1.0, "val": {"AUC": 0.6}}, {"epoch": 2, "loss": 0.5, "val": {"AUC": 0.7}}]
     >>> plot_training_curves(h, os.path.join(tempfile.mkdtemp(), "curves.png"), "AUC").name
     'curves.png'
+    >>> plot_training_curves({"a": h, "b": h}, os.path.join(tempfile.mkdtemp(), "curves.png"), "AUC").name
+    'curves.png'
     """
+    lines = dict(history) if isinstance(history, Mapping) else {"": history}
     fig, (ax_loss, ax_val) = _figure(2)
-    epochs = [r["epoch"] for r in history]
-    ax_loss.plot(epochs, [r["loss"] for r in history], marker="." if len(epochs) < 40 else None)
-    ax_loss.set(xlabel="epoch", ylabel="mean training loss", title="training loss")
-    ax_loss.grid(alpha=0.3)
-    evaluated = [(r["epoch"], r["val"][metric]) for r in history if metric and metric in r.get("val", {})]
-    if evaluated:
+    any_val = False
+    for i, (name, hist) in enumerate(lines.items()):
+        epochs = [r["epoch"] for r in hist]
+        ax_loss.plot(epochs, [r["loss"] for r in hist], color=f"C{i % 10}", label=name or None,
+                     marker="." if len(epochs) < 40 else None)
+        evaluated = [(r["epoch"], r["val"][metric]) for r in hist if metric and metric in r.get("val", {})]
+        if not evaluated:
+            continue
+        any_val = True
         xs, ys = zip(*evaluated)
-        ax_val.plot(xs, ys, marker="o" if len(xs) < 40 else None, label=f"validation {metric}")
+        ax_val.plot(xs, ys, color=f"C{i % 10}", marker="o" if len(xs) < 40 else None,
+                    label=name or f"validation {metric}")
         finite = [(x, y) for x, y in evaluated if np.isfinite(y)]
         if finite:
             bx, by = max(finite, key=lambda t: t[1])
-            ax_val.scatter([bx], [by], color="C3", zorder=3, label=f"best {by:.4f} (epoch {bx})")
+            ax_val.scatter([bx], [by], color=f"C{i % 10}", edgecolor="black", zorder=3,
+                           label=f"best {by:.4f} (epoch {bx})" if len(lines) == 1 else None)
+    ax_loss.set(xlabel="epoch", ylabel="mean training loss", title="training loss")
+    ax_loss.grid(alpha=0.3)
+    if len(lines) > 1:
+        ax_loss.legend(loc="upper right", fontsize="small")
+    if any_val:
         ax_val.legend(loc="lower right", fontsize="small")
     else:
         ax_val.text(0.5, 0.5, "no validation metric", ha="center", va="center", transform=ax_val.transAxes)
-    ax_val.set(xlabel="epoch", ylabel=metric or "", title="validation")
+    ax_val.set(xlabel="epoch", ylabel=metric or "", title=f"validation {metric or ''}".strip())
     ax_val.grid(alpha=0.3)
     fig.suptitle(title)
     return _save(fig, path)

@@ -56,10 +56,10 @@ def test_quick_demo_writes_the_whole_run_directory(quick_run):
     code, stdout, out = quick_run
     assert code == 0
     assert {p.name for p in out.iterdir()} >= {"config.json", "metrics.json", "predictions.npz", "report.md",
-                                               "pr_curve.png", "roc_curve.png"}
+                                               "pr_curve.png", "roc_curve.png", "curves.png"}
     assert f"run directory: {out}" in stdout and "| BCE |" in stdout and "| APLoss |" in stdout
     assert "| lr 0.01, margin 0.6 |" in stdout  # the chosen setting is in the table
-    for png in ("pr_curve.png", "roc_curve.png"):
+    for png in ("pr_curve.png", "roc_curve.png", "curves.png"):
         assert (out / png).read_bytes()[:8] == PNG_MAGIC
     cfg = DemoConfig.from_dict(json.loads((out / "config.json").read_text()))
     assert cfg == DemoConfig.quick()
