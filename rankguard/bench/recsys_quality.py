@@ -120,11 +120,11 @@ def _config_dict(config: Any) -> dict[str, Any]:
 def run_method(name: str, split: Any, dataset: str, protocol: str, seeds: list[int], epochs: int) -> dict:
     """Train ``name`` once per seed; the row of the JSON file (keys as in results/recsys_quality.json)."""
     model, sampler = METHODS[name]
-    per_seed, secs, best_epochs, tvs = [], [], [], []
-    cfg = None
+    per_seed, secs, best_epochs, tvs, configs = [], [], [], [], []
     for seed in seeds:
         cfg = make_config(model, dataset, sampler=sampler, epochs=epochs, seed=seed, protocol=protocol)
         cfg = dataclasses.replace(cfg, eval_every=min(cfg.eval_every, epochs))
+        configs.append(cfg)
         res, wall = timed_call(lambda: train(cfg, split, dataset=dataset, log=None, diagnostics=(seed == seeds[0])))
         secs.append(wall)
         per_seed.append({k: finite_or_none(v) for k, v in res.test_metrics.items()})
@@ -134,7 +134,7 @@ def run_method(name: str, split: Any, dataset: str, protocol: str, seeds: list[i
         print(f"{name} seed {seed}: P@3 {100 * res.test_metrics['P@3']:.2f} AUC {100 * res.test_metrics['AUC']:.2f} "
               f"best epoch {res.best_epoch}/{epochs} ({wall:.0f} s, {res.epoch_seconds:.2f} s/epoch)", flush=True)
     mean, std = summarize_seeds(per_seed, METRIC_KEYS)
-    return {"model": model, "sampler": sampler, "epochs": epochs, "config": _config_dict(cfg), "seeds": seeds,
+    return {"model": model, "sampler": sampler, "epochs": epochs, "config": _config_dict(configs[0]), "seeds": seeds,
             "per_seed": per_seed, "mean": mean, "std": std, "best_epochs": best_epochs,
             "wall_seconds": secs, "diagnostics": tvs[0] if tvs else None}
 
