@@ -96,7 +96,7 @@ def test_two_stage_keeps_the_top_scored_candidates():
 
 
 def test_bad_inputs_name_the_problem():
-    with pytest.raises(KeyError, match="known: 2sts, hars, pops, unis"):
+    with pytest.raises(KeyError, match="known: 2sts, dihars, hars, pops, unis"):
         make_sampler("nope", sp.csr_matrix(np.eye(3)), np.random.default_rng(0))
     with pytest.raises(ValueError, match="every item"):
         make_sampler("unis", sp.csr_matrix(np.ones((2, 3))), np.random.default_rng(0))

@@ -83,6 +83,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     mode.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR from its last checkpoint")
     t.set_defaults(func=run_train, _parser=t)
 
+    tu = rs.add_parser("tune", help="grid search: one run per grid point, select on validation, write the best config",
+                       description="Train one run (one seed) per point of --grid into OUT/runs/<point>/, select the "
+                                   "point with the best validation --select-metric (test metrics are never looked "
+                                   "at), write OUT/best_config.json (replay: rankguard recsys train --config "
+                                   "OUT/best_config.json --out DIR), OUT/tuning.json and OUT/tuning.md. Training "
+                                   "flags given here fix that field for every point. Re-running skips finished points.")
+    for action in t._actions:  # the train flags, shared (as argparse's parents= does), so both stay in step
+        if action.dest in _TRAIN_FLAGS:
+            tu._add_action(action)
+    tu.add_argument("--grid", nargs="+", required=True, metavar="KEY=V1,V2",
+                    help="TrainConfig fields and their values, e.g. lr=0.01,0.05 margin=1,2 (sampler_options.beta=0.05,0.1)")
+    tu.add_argument("--config", default=None, metavar="FILE", help="start from a run's config.json (flags override it)")
+    tu.add_argument("--out", required=True, help="tuning folder (runs/, best_config.json, tuning.json, tuning.md)")
+    tu.set_defaults(func=run_tune, _parser=tu)
+
     e = rs.add_parser("evaluate", help="re-evaluate a run directory's checkpoint and print the table")
     e.add_argument("run_dir")
     e.add_argument("--stage", choices=("val", "test"), default="test")
@@ -170,4 +185,23 @@ def run_evaluate(args: argparse.Namespace) -> int:
         score_fn_of(model), stage=args.stage)
     print(f"{config.method} on {config.dataset} ({args.stage}, protocol {config.protocol}), metrics (%):")
     print(metrics_table({k: metrics[k] for k in METRIC_KEYS if k in metrics}), end="")
+    return 0
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    from rankguard.recsys.tune import apply_point, parse_grid, tune
+
+    grid = parse_grid(args.grid)
+    fixed = sorted(set(grid) & set(_given(args)))
+    if fixed:
+        raise ValueError(f"{', '.join('--' + k.replace('_', '-') for k in fixed)} is both fixed and in --grid; "
+                         f"give it in one place")
+
+    def point_config(params: dict[str, Any]):
+        flags = {k: v for k, v in params.items() if k in _TRAIN_FLAGS}
+        config = config_from_args(argparse.Namespace(**{**vars(args), **flags}))   # recipe defaults per point
+        rest = {k: v for k, v in params.items() if k not in _TRAIN_FLAGS}
+        return apply_point(config, rest) if rest else config
+
+    tune(point_config, grid, args.out)   # prints each point's progress and the chosen one
     return 0

@@ -19,9 +19,11 @@ Sampling bias (total variation)
     distributions are taken in expectation over the shuffling. SFCML uses every pair of each user
     with ``w_u = 1/U`` and ``q_u`` uniform: TV = 0 by construction.
 
-    ``q_u`` is exact for UniS / PopS (closed form) and HarS (order statistics of the model's current
-    scores); for 2stS it is estimated by Monte Carlo from ``n_draws`` sampler calls per user (the
-    estimate is biased upward by sampling noise of order ``√(n_items / (n_draws · S))``).
+    ``q_u`` is exact for UniS / PopS (closed form) and HarS / DiHarS (order statistics of the
+    model's current scores); for 2stS it is estimated by Monte Carlo from ``n_draws`` sampler calls
+    per user (the estimate is biased upward by sampling noise of order ``√(n_items / (n_draws · S))``).
+    With ``k`` negatives per pair (DiHarS: ``k = ⌈β·S⌉``) each counts ``1/k`` (the objective's mean),
+    so ``q_u(j)`` is the expected share of the ``k`` picks that are ``j``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.stats import binom
 
 from rankguard.samplers import NegativeSampler
 from rankguard.samplers.base import CandidateScoreFn
@@ -62,21 +65,33 @@ def effective_sample_size(train: sp.spmatrix) -> dict[str, float]:
 
 
 def hard_pick_distribution(sampler: HardSampler, users: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Exact ``q_u(j)`` of :class:`HardSampler` (one pick per pair) given scores ``[B, n_items]``.
+    """Exact ``q_u(j)`` of :class:`HardSampler` / :class:`DiHarSampler` given scores ``[B, n_items]``.
 
-    Rank the user's negatives from the closest (largest score), ``r = 1..n⁻``; with ``C`` i.i.d.
-    uniform candidates, ``P(r) = ((n⁻−r+1)/n⁻)^C − ((n⁻−r)/n⁻)^C`` (score ties: order by item id).
+    Rank the user's negatives from the closest (largest score), ``r = 1..n⁻``; the sampler keeps the
+    ``k = n_negatives`` closest of ``C`` i.i.d. uniform candidates. With ``B_r ~ Binomial(C, r/n⁻)``
+    (candidates of rank ≤ r), the expected number of picks of rank ``r`` is
+    ``E[min(B_r, k)] − E[min(B_{r−1}, k)]``, and ``E[min(B, k)] = k − Σ_{i<k} (k − i) P(B = i)``, so
+
+        q(r) = (1/k) Σ_{i=0}^{k−1} (k − i) [P(B_{r−1} = i) − P(B_r = i)].
+
+    For ``k = 1`` (HarS) this is ``((n⁻−r+1)/n⁻)^C − ((n⁻−r)/n⁻)^C``. Score ties: order by item id.
+    Returns ``[B, n_items]``, rows summing to 1, zero on training positives.
     """
-    if sampler.n_negatives != 1:
-        raise ValueError("the closed form covers n_negatives = 1 (the HarS recipe)")
     users = np.asarray(users, dtype=np.int64)
     pos = sampler.train[users].toarray() > 0
     s = np.where(pos, -np.inf, np.asarray(scores, dtype=np.float64))
     order = np.argsort(-s, axis=1, kind="stable")
     n_neg = (~pos).sum(axis=1, keepdims=True).astype(np.float64)
     r = np.arange(1, s.shape[1] + 1, dtype=np.float64)[None, :]
-    c = sampler.n_candidates
-    p_rank = np.clip((n_neg - r + 1) / n_neg, 0, None) ** c - np.clip((n_neg - r) / n_neg, 0, None) ** c
+    c, k = sampler.n_candidates, sampler.n_negatives
+    if k == 1:  # the HarS closed form (no binomial terms needed)
+        p_rank = np.clip((n_neg - r + 1) / n_neg, 0, None) ** c - np.clip((n_neg - r) / n_neg, 0, None) ** c
+    else:
+        upto, below = np.clip(r / n_neg, 0, 1), np.clip((r - 1) / n_neg, 0, 1)
+        p_rank = np.zeros_like(upto)
+        for i in range(k):
+            p_rank += (k - i) * (binom.pmf(i, c, below) - binom.pmf(i, c, upto))
+        p_rank /= k
     q = np.zeros_like(s)
     np.put_along_axis(q, order, p_rank, axis=1)
     q[pos] = 0.0
@@ -117,7 +132,7 @@ def pair_distribution_tv(train: sp.spmatrix, sampler: NegativeSampler | None,
                          block_users: int = 512) -> dict[str, float | str]:
     """TV distance between the trained-on triplet distribution and the per-user uniform one.
 
-    ``sampler=None`` means the sampling-free objective (SFCML): result 0. HarS / 2stS need
+    ``sampler=None`` means the sampling-free objective (SFCML): result 0. HarS / DiHarS / 2stS need
     ``score_fn(users [B], items [B, C]) -> scores`` (the current model). Returns the TV, how
     ``q_u`` was obtained (``"exact"`` or ``"monte-carlo (n draws/user)"``), and the part due to the
     user weighting alone (``½ Σ_u |w_u − 1/U|``).
@@ -152,7 +167,7 @@ def pair_distribution_tv(train: sp.spmatrix, sampler: NegativeSampler | None,
             q = monte_carlo_distribution(sampler, users, n_draws, score_fn)
         elif isinstance(sampler, HardSampler):
             if score_fn is None:
-                raise ValueError("HarS needs `score_fn` (the model's current scores)")
+                raise ValueError(f"{sampler.name} needs `score_fn` (the model's current scores)")
             items = torch.arange(n_items).expand(users.size, n_items)
             with torch.no_grad():
                 s = score_fn(torch.from_numpy(users), items).double().numpy()

@@ -20,8 +20,9 @@ Example
 >>> eye = sp.eye(4, format="csr", dtype=np.float32)
 >>> split = Split(train=eye, val=sp.csr_matrix((4, 4), dtype=np.float32), test=sp.csr_matrix(np.roll(np.eye(4), 1, 1)))
 >>> ev = Evaluator(split, ks=(1,))
->>> ev.evaluate_scores(np.roll(np.eye(4), 1, 1) * 2.0, "test")["P@1"]
-1.0
+>>> out = ev.evaluate_scores(np.roll(np.eye(4), 1, 1) * 2.0, "test")
+>>> out["P@1"], out["tail_P@1"], out["n_users_tail"]   # tail = items 1, 2, 3 (equal popularity: by index)
+(1.0, 1.0, 3)
 """
 
 from __future__ import annotations
@@ -78,17 +79,25 @@ class Evaluator:
         Users per ``score_fn`` call; results do not depend on it. Memory ~ ``block_size * n_items``
         x (score + 8-byte index + a few bytes).
     tail_fraction : float in (0, 1]
-        ``tail_R@20`` / ``tail_NDCG@20`` count as relevant only *tail* items: the
-        ``round(tail_fraction * n_items)`` least popular items by training popularity (ties in
-        popularity broken by item index, lower index = more popular). The ranking is unchanged
-        (all candidates); users with >= 1 relevant tail item enter these averages, in both
-        protocols.
+        Share of the catalogue that is the *tail*: the ``round(tail_fraction * n_items)`` least
+        popular items by training count (ties in popularity broken by item index, lower index =
+        more popular). The default 0.8 makes the tail every item outside the 20% most popular
+        (the usual 80/20 head/tail split of long-tail evaluation; our choice of cut). Not RecBole's
+        ``TailPercentage``, which is the share of *recommended* items that are tail items.
+
+    Tail metrics (``tail_P@k``, ``tail_R@k``, ``tail_NDCG@k`` per k, and ``tail_R@20``,
+    ``tail_NDCG@20``): the same per-user definitions with the relevant set restricted to the
+    user's tail items in the stage; the ranking and the candidates are unchanged (head items stay
+    candidates and count as non-relevant), so ``tail_P@k = |top-k ∩ tail relevant| / k`` and the
+    ideal DCG runs over ``min(k, #tail relevant)`` positions. Users with no relevant tail item are
+    left out of every tail average, in both protocols (no ``>= k`` rule: a user with one tail item
+    counts); their number is ``n_users_tail``.
 
     Output of :meth:`evaluate` (values are fractions in [0, 1]; NaN if no user qualifies):
     ``P@k``, ``R@k``, ``NDCG@k`` per k, ``MAP``, ``MRR``, ``AUC``, aliases ``Recall@20`` and
-    ``NDCG@20``, ``tail_R@20``, ``tail_NDCG@20``; and user counts (ints): ``n_users@k`` (users in
-    the @k averages), ``n_users_full`` (MAP/MRR/AUC; AUC also needs one negative candidate, its
-    count is ``n_users_auc``), ``n_users_tail``.
+    ``NDCG@20``, the tail metrics above; and user counts (ints): ``n_users@k`` (users in the @k
+    averages), ``n_users_full`` (MAP/MRR/AUC; AUC also needs one negative candidate, its count is
+    ``n_users_auc``), ``n_users_tail``.
     """
 
     def __init__(self, split: Split, protocol: str = "standard", ks: Sequence[int] = (3, 5, 10, 20),
@@ -172,11 +181,12 @@ class Evaluator:
                 for m in ("MAP", "MRR", "AUC"):
                     add(m, stats[m], keep_full)
                 # tail metrics: same ranking, only tail items count as relevant
-                tail_stats = metrics_from_positions(entries, block.size, ks=(ALIAS_K,), full=False,
+                tail_stats = metrics_from_positions(entries, block.size, ks=self.all_ks, full=False,
                                                     keep=tail.to(device)[entries["item"]])
                 keep_tail = tail_stats["n_relevant"] >= 1
-                add(f"tail_R@{ALIAS_K}", tail_stats[f"R@{ALIAS_K}"], keep_tail)
-                add(f"tail_NDCG@{ALIAS_K}", tail_stats[f"NDCG@{ALIAS_K}"], keep_tail)
+                for k in self.all_ks:
+                    for m in ("P", "R", "NDCG"):
+                        add(f"tail_{m}@{k}", tail_stats[f"{m}@{k}"], keep_tail)
         return self._summarise(sums, counts)
 
     def _summarise(self, sums: dict[str, float], counts: dict[str, int]) -> dict[str, float]:
@@ -192,6 +202,9 @@ class Evaluator:
             out[m] = mean(m)
         out[f"Recall@{ALIAS_K}"] = mean(f"R@{ALIAS_K}")
         out[f"NDCG@{ALIAS_K}"] = mean(f"NDCG@{ALIAS_K}")
+        for k in self.ks:
+            for m in ("P", "R", "NDCG"):
+                out[f"tail_{m}@{k}"] = mean(f"tail_{m}@{k}")
         out[f"tail_R@{ALIAS_K}"] = mean(f"tail_R@{ALIAS_K}")
         out[f"tail_NDCG@{ALIAS_K}"] = mean(f"tail_NDCG@{ALIAS_K}")
         for k in self.all_ks:

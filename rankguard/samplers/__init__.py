@@ -16,6 +16,7 @@ import numpy as np
 
 from rankguard.registry import Registry
 from rankguard.samplers.base import CandidateScoreFn, NegativeSampler
+from rankguard.samplers.dihars import DiHarSampler
 from rankguard.samplers.hard import HardSampler
 from rankguard.samplers.popularity import PopularitySampler
 from rankguard.samplers.two_stage import TwoStageSampler
@@ -27,6 +28,7 @@ SAMPLERS.register("unis", UniformSampler)
 SAMPLERS.register("pops", PopularitySampler)
 SAMPLERS.register("2sts", TwoStageSampler)
 SAMPLERS.register("hars", HardSampler)
+SAMPLERS.register("dihars", DiHarSampler)
 
 
 def make_sampler(name: str, train, generator: np.random.Generator, **kwargs) -> NegativeSampler:
@@ -35,4 +37,4 @@ def make_sampler(name: str, train, generator: np.random.Generator, **kwargs) -> 
 
 
 __all__ = ["SAMPLERS", "make_sampler", "NegativeSampler", "CandidateScoreFn", "UniformSampler",
-           "PopularitySampler", "TwoStageSampler", "HardSampler"]
+           "PopularitySampler", "TwoStageSampler", "HardSampler", "DiHarSampler"]
