@@ -7,6 +7,14 @@ Every loss takes ``reduction`` in :data:`REDUCTIONS` (``'none'``, ``'mean'``, ``
 from rankguard.functional.ap import SCORE_TRANSFORMS, check_soap_batch, check_soap_options, soap_loss
 from rankguard.functional.auc import auc_loss
 from rankguard.functional.cml import bpr_loss, covariance_regularizer, sfcml_loss, triplet_hinge_loss
+from rankguard.functional.dpcml import (
+    diversity_penalty,
+    min_vector_distance,
+    multi_vector_scores,
+    nearest_vector,
+    per_vector_scores,
+    vector_diversity,
+)
 from rankguard.functional.pairwise import (
     SURROGATES,
     pairwise_loss,
@@ -17,6 +25,7 @@ from rankguard.functional.pairwise import (
 from rankguard.functional.reduction import REDUCTIONS, reduce_loss
 
 __all__ = ["REDUCTIONS", "SCORE_TRANSFORMS", "SURROGATES", "auc_loss", "bpr_loss", "check_soap_batch",
-           "check_soap_options", "covariance_regularizer", "pairwise_loss", "pairwise_loss_masked",
+           "check_soap_options", "covariance_regularizer", "diversity_penalty", "min_vector_distance",
+           "multi_vector_scores", "nearest_vector", "pairwise_loss", "per_vector_scores", "pairwise_loss_masked",
            "pairwise_row_sums", "pairwise_row_sums_grouped", "reduce_loss", "sfcml_loss", "soap_loss",
-           "triplet_hinge_loss"]
+           "triplet_hinge_loss", "vector_diversity"]

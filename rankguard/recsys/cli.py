@@ -19,7 +19,8 @@ from rankguard.recsys.splits import ratio_split
 # flag dest -> TrainConfig field (the training flags that --config / --resume interact with)
 _TRAIN_FLAGS = ("model", "loss", "sampler", "dataset", "protocol", "epochs", "dim", "lr", "margin", "batch_size",
                 "weight_decay", "optimizer", "eval_every", "patience", "select_metric", "seed", "split_seed",
-                "n_negatives", "cov_weight", "constraint")
+                "n_negatives", "cov_weight", "constraint", "vectors", "diversity", "vector_rule", "user_vectors",
+                "diversity_form")
 
 
 def load_split(dataset: str, seed: int = 1234) -> Split:
@@ -37,12 +38,23 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _diversity(text: str) -> tuple[float, float, float]:
+    parts = text.split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"must be three numbers eta,delta1,delta2 (e.g. 10,0.05,0.25), got {text!r}")
+    return values  # type: ignore[return-value]
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from rankguard.recsys.objectives import LOSSES, sampler_names
     from rankguard.recsys.recipes import METRIC_KEYS, RECIPES, model_names
     from rankguard.training import OPTIMIZERS
 
-    p = sub.add_parser("recsys", help="collaborative ranking: train and evaluate MF-BPR, CML, SFCML")
+    p = sub.add_parser("recsys", help="collaborative ranking: train and evaluate MF-BPR, CML, SFCML, DPCML")
     p.set_defaults(_parser=p)
     rs = p.add_subparsers(dest="recsys_command", metavar="ACTION")
 
@@ -68,7 +80,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch-size", type=int, default=None)
     t.add_argument("--weight-decay", type=_finite_float, default=None)
     t.add_argument("--cov-weight", type=_finite_float, default=None, help="CML covariance regulariser weight")
-    t.add_argument("--constraint", choices=("ball", "sphere"), default=None, help="CML norm constraint")
+    t.add_argument("--constraint", choices=("ball", "sphere", "user-sphere"), default=None,
+                   help="norm constraint: unit ball, unit sphere, or (DPCML) user vectors on the sphere + items in the ball")
+    t.add_argument("--vectors", type=int, default=None, metavar="C", help="DPCML: vectors per user (default 5)")
+    t.add_argument("--diversity", type=_diversity, default=None, metavar="ETA,D1,D2",
+                   help="DPCML diversity regulariser weight and band (default 10,0.05,0.25)")
+    t.add_argument("--vector-rule", choices=("fixed", "log2"), default=None,
+                   help="DPCML vectors per user: fixed = C (BPA), log2 = min(C, max(1, floor(log2 |I_u|))) (APA)")
+    t.add_argument("--user-vectors", choices=("free", "projected"), default=None,
+                   help="DPCML user vectors: C free vectors, or projections P_c^T u of one embedding")
+    t.add_argument("--diversity-form", choices=("paper", "pairs"), default=None,
+                   help="DPCML regulariser: the paper's per-user band (default) or the authors' code's per-pair hinges")
     t.add_argument("--optimizer", choices=OPTIMIZERS.names(), default=None)
     t.add_argument("--eval-every", type=int, default=None)
     t.add_argument("--patience", type=int, default=None,

@@ -1,4 +1,4 @@
-"""Embedding models for collaborative ranking: MF, CML and SFCML.
+"""Embedding models for collaborative ranking: MF, CML and SFCML (DPCML: :mod:`rankguard.recsys.dpcml`).
 
 Models only map users to item scores; they hold no loss (losses live in
 :mod:`rankguard.functional.cml`). Every model exposes
@@ -43,15 +43,22 @@ def _check_ids(ids: torch.Tensor, n: int, name: str) -> torch.Tensor:
 
 
 class EmbeddingModel(nn.Module):
-    """User and item tables ``[n_users, d]``, ``[n_items, d]`` with a score defined by subclasses."""
+    """User and item tables ``[n_users, user_dim]``, ``[n_items, d]`` with a score defined by subclasses.
+
+    ``user_dim`` (default ``d``) and ``user_init_std`` (default ``init_std``) let a subclass hold
+    wider user rows (DPCML: ``C`` vectors per row); the draws are always users first, then items,
+    from ``generator``.
+    """
 
     def __init__(self, n_users: int, n_items: int, dim: int, init_std: float, generator: torch.Generator | None = None,
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, user_dim: int | None = None, user_init_std: float | None = None):
         super().__init__()
         if n_users < 1 or n_items < 1 or dim < 1:
             raise ValueError(f"`n_users`, `n_items`, `dim` must be >= 1, got {n_users}, {n_items}, {dim}")
         self.n_users, self.n_items, self.dim = int(n_users), int(n_items), int(dim)
-        self.user = nn.Parameter(torch.randn(n_users, dim, generator=generator, dtype=dtype) * init_std)
+        user_dim = dim if user_dim is None else int(user_dim)
+        user_std = init_std if user_init_std is None else user_init_std
+        self.user = nn.Parameter(torch.randn(n_users, user_dim, generator=generator, dtype=dtype) * user_std)
         self.item = nn.Parameter(torch.randn(n_items, dim, generator=generator, dtype=dtype) * init_std)
         self.constrain_()
 
@@ -175,3 +182,5 @@ MODELS: Registry[type[EmbeddingModel]] = Registry("model")
 MODELS.register("mf", MF)
 MODELS.register("cml", CML)
 MODELS.register("cml-sphere", SFCML)   # SFCML's unit-sphere CML backbone
+# DPCML lives in its own file and registers itself ("dpcml"); imported here so MODELS always holds it
+import rankguard.recsys.dpcml  # noqa: E402,F401  (after MODELS and EmbeddingModel exist)

@@ -18,6 +18,12 @@ A loss names a pair surrogate ``ℓ(t)`` of the score gap ``t = s(u, i⁺) − s
 ``squared`` and ``squared_hinge`` run over all pairs: given with ``--loss`` and no ``--sampler``
 they imply ``--sampler all``. The formulas live in :mod:`rankguard.functional.cml`; the losses
 are the Modules of :mod:`rankguard.losses`.
+
+A model with a ``regularizer(users) -> scalar`` method (DPCML's diversity term) has it added to
+either objective's loss for the batch's users, and logged as ``reg`` (:func:`add_regularizer`).
+With ``--model dpcml`` the sampled objectives score by the nearest user vector, so HarS keeps the
+candidate closest to *any* of the user's vectors, and ``--sampler all`` (``--loss squared``) is the
+sampling-free all-pairs loss over those nearest-vector scores.
 """
 
 from __future__ import annotations
@@ -107,6 +113,18 @@ def candidate_scores(model: nn.Module):
     return fn
 
 
+def add_regularizer(model: nn.Module, users: torch.Tensor, loss: torch.Tensor
+                    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, float]]:
+    """``loss + model.regularizer(users)`` and ``{"reg": value}`` when the model has a regulariser
+    (DPCML's diversity term, a scalar tensor); else ``loss`` unchanged. Models opt in by defining
+    ``regularizer(users) -> Tensor``; the objectives need no model-specific code."""
+    regularizer = getattr(model, "regularizer", None)
+    if regularizer is None:
+        return loss
+    reg = regularizer(users)
+    return loss + reg, {"reg": float(reg.detach())}
+
+
 class SampledPairObjective:
     """Batches of training pairs ``(u, i⁺)`` (each once per epoch), negatives from ``sampler``.
 
@@ -124,7 +142,7 @@ class SampledPairObjective:
     def batches(self, epoch: int) -> Iterator[np.ndarray]:
         return _epoch_batches(np.arange(self.users.size), self.batch_size, self.rng)
 
-    def loss(self, model: nn.Module, batch: np.ndarray) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: np.ndarray) -> torch.Tensor | tuple[torch.Tensor, dict[str, float]]:
         users, pos = self.users[batch], self.items[batch]
         neg = self.sampler.sample(users, pos, candidate_scores(model) if self.sampler.needs_scores else None)
         u_t = torch.from_numpy(users)
@@ -133,7 +151,7 @@ class SampledPairObjective:
         embeddings = None
         if getattr(self.loss_fn, "cov_weight", 0.0):
             embeddings = torch.cat([model.user_rows(u_t), model.item_rows(items.flatten())])
-        return self.loss_fn(s[:, 0], s[:, 1:], embeddings)
+        return add_regularizer(model, u_t, self.loss_fn(s[:, 0], s[:, 1:], embeddings))
 
 
 class AllPairsObjective:
@@ -148,10 +166,11 @@ class AllPairsObjective:
     def batches(self, epoch: int) -> Iterator[np.ndarray]:
         return _epoch_batches(self.active, self.batch_size, self.rng)
 
-    def loss(self, model: nn.Module, batch: np.ndarray) -> torch.Tensor:
-        scores = model.score(torch.from_numpy(batch))
+    def loss(self, model: nn.Module, batch: np.ndarray) -> torch.Tensor | tuple[torch.Tensor, dict[str, float]]:
+        users = torch.from_numpy(batch)
+        scores = model.score(users)
         pos_mask = torch.from_numpy(self.train[batch].toarray() > 0)
-        return self.loss_fn(scores, pos_mask)
+        return add_regularizer(model, users, self.loss_fn(scores, pos_mask))
 
 
 def build_objective(loss: str, sampler: str, train: sp.csr_matrix, rng: np.random.Generator, *,

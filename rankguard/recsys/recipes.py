@@ -1,6 +1,6 @@
 """Recommendation recipes: a backbone + a loss + a sampler + defaults with their source.
 
-``--model`` names a **recipe** (``sfcml``, ``cml``, ``mf-bpr`` …) or a bare **backbone** of
+``--model`` names a **recipe** (``sfcml``, ``cml``, ``mf-bpr``, ``dpcml`` …) or a bare **backbone** of
 :data:`rankguard.recsys.models.MODELS` (``mf``, ``cml``, ``cml-sphere``); ``--loss`` and
 ``--sampler`` override the recipe's parts. Everything a run needs ends up in one flat
 :class:`TrainConfig`, saved as the run's ``config.json`` — which alone replays the run
@@ -28,6 +28,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from rankguard.functional.dpcml import DIVERSITY_FORMS
+from rankguard.recsys.dpcml import CONSTRAINTS, USER_VECTORS, VECTOR_RULES, check_diversity
 from rankguard.recsys.evaluator import PROTOCOLS
 from rankguard.recsys.models import MODELS
 from rankguard.recsys.objectives import ALL_PAIRS, LOSSES, check_loss_sampler
@@ -67,6 +69,23 @@ _MF_BPR = Recipe("mf", "bpr", "unis", dict(dim=100, batch_size=256, n_negatives=
                  "MF-BPR (Rendle et al. 2009): one uniform negative per pair, no norm constraint")
 RECIPES.register("mf-bpr", _MF_BPR)
 RECIPES.register("mf", _MF_BPR)
+# DPCML (Bao et al., NeurIPS 2022): the authors' scripts and parse_args defaults (statusrank/DPCML @c686b3f)
+_DPCML_DEFAULTS = dict(dim=100, margin=1.0, vectors=5, constraint="user-sphere", optimizer="adam", lr=1e-3,
+                       weight_decay=0.0, batch_size=256, n_negatives=10, epochs=100, select_metric="P@3",
+                       eval_every=1, patience=0)
+RECIPES.register("dpcml", Recipe(
+    "dpcml", "hinge", "hars", dict(_DPCML_DEFAULTS, diversity=(10.0, 0.05, 0.25)),
+    "DPCML2 (hardest of S = 10 uniform candidates by the nearest-vector distance): statusrank/DPCML @c686b3f "
+    "shells/run.sh HarCML on Steam-200k (margin 1.0, lr 1e-3, C = 5, d = 100, reg η = 10, m1 δ₁ = 0.05, "
+    "m2 δ₂ = 0.25, 100 epochs; η, δ₁, δ₂ in the paper's grid η ∈ {10,20,30}, δ₁ ∈ {0,.05,.1,.2,.5}, "
+    "δ₂ ∈ {.1,.25,.35,.5,.8}; the paper uses the same grid for ML-1M), utils.parse_args (Adam, batch 256, "
+    "max_norm 1, 10 negatives), user vectors to norm 1 / items in the unit ball; best validation P@3 every "
+    "epoch, no early stop (train_best.py); the paper's mean-over-triplets loss (the code sums)"))
+RECIPES.register("dpcml1", Recipe(
+    "dpcml", "hinge", "unis", dict(_DPCML_DEFAULTS, diversity=(10.0, 0.1, 0.35)),
+    "DPCML1 (10 uniform negatives per pair, each its own triplet): statusrank/DPCML @c686b3f shells/run.sh "
+    "COCML on Steam-200k (margin 1.0, lr 1e-3, C = 5, d = 100, η = 10, δ₁ = 0.1, δ₂ = 0.35, 100 epochs), "
+    "otherwise as dpcml"))
 # a bare backbone given as --model trains with the CML-style sampled hinge unless --loss says otherwise
 _BARE = Recipe("", "hinge", "unis", _CML_DEFAULTS, "bare backbone: sampled triplet hinge (CML defaults)",
                name_sampler=True)
@@ -101,6 +120,14 @@ class TrainConfig:
     0 disables early stopping. ``select_metric``: ``"P@3"`` (DPCML's choice) or ``"AUC"`` (LibCML's).
     ``dataset`` is a registry name or an absolute path; ``split_seed`` seeds the 3:1:1 split of
     data that has no fixed split.
+
+    DPCML only (backbone ``dpcml``, :mod:`rankguard.recsys.dpcml`): ``vectors`` = C user vectors;
+    ``diversity`` = (η, δ₁, δ₂) of the diversity regulariser (default: the authors' DPCML2 script,
+    η = 10, δ₁ = 0.05, δ₂ = 0.25); ``vector_rule`` ``fixed`` (BPA, C_u = C) or ``log2`` (APA,
+    C_u = min(C, max(1, ⌊log₂|I_u|⌋)), our reading); ``user_vectors`` ``free`` or ``projected``
+    (e_u^c = P_cᵀu); ``diversity_form`` ``paper`` (ψ on δ_u, batch users) or ``pairs`` (the authors'
+    code: per-pair hinges over the whole user table); ``constraint`` may also be ``user-sphere``
+    (the authors': user vectors to norm 1, items in the unit ball).
     """
 
     model: str = "sfcml"
@@ -126,6 +153,11 @@ class TrainConfig:
     select_metric: str = "P@3"
     seed: int = 0
     eval_block_size: int = 1024
+    vectors: int = 5
+    diversity: tuple[float, float, float] = (10.0, 0.05, 0.25)
+    vector_rule: str = "fixed"
+    user_vectors: str = "free"
+    diversity_form: str = "paper"
 
     def __post_init__(self) -> None:
         recipe_of(self.model)
@@ -152,8 +184,26 @@ class TrainConfig:
             raise ValueError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
         if self.select_metric not in METRIC_KEYS:
             raise ValueError(f"--select-metric must be one of {', '.join(METRIC_KEYS)}, got {self.select_metric!r}")
-        if self.constraint not in ("ball", "sphere"):
-            raise ValueError(f"--constraint must be 'ball' or 'sphere', got {self.constraint!r}")
+        self._check_dpcml()
+
+    def _check_dpcml(self) -> None:
+        dpcml = self.backbone == "dpcml"
+        if self.constraint not in (CONSTRAINTS if dpcml else ("ball", "sphere")):
+            raise ValueError(f"--constraint must be one of {', '.join(CONSTRAINTS if dpcml else ('ball', 'sphere'))}"
+                             f"{'' if dpcml else ' (user-sphere: --model dpcml only)'}, got {self.constraint!r}")
+        if isinstance(self.vectors, bool) or not isinstance(self.vectors, int) or self.vectors < 1:
+            raise ValueError(f"--vectors must be an integer >= 1, got {self.vectors!r}")
+        if isinstance(self.diversity, str):
+            raise ValueError(f"--diversity must be three numbers eta,delta1,delta2, got {self.diversity!r}")
+        self.diversity = check_diversity(self.diversity if isinstance(self.diversity, (list, tuple)) else [self.diversity])
+        for flag, value, valid in (("--vector-rule", self.vector_rule, VECTOR_RULES),
+                                   ("--user-vectors", self.user_vectors, USER_VECTORS),
+                                   ("--diversity-form", self.diversity_form, DIVERSITY_FORMS)):
+            if value not in valid:
+                raise ValueError(f"{flag} must be one of {', '.join(valid)}, got {value!r}")
+        if dpcml and self.cov_weight:
+            raise ValueError("--cov-weight (CML's covariance regulariser) is not defined for --model dpcml; "
+                             "its regulariser is --diversity")
 
     @property
     def method(self) -> str:
@@ -180,6 +230,10 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
+#: the TrainConfig fields only the DPCML backbone reads
+DPCML_FIELDS = ("vectors", "diversity", "vector_rule", "user_vectors", "diversity_form")
+
+
 def make_config(model: str, dataset: str | None = None, **overrides: Any) -> TrainConfig:
     """Recipe defaults ← dataset preset ← explicit ``overrides`` (``None`` values ignored).
 
@@ -192,9 +246,16 @@ def make_config(model: str, dataset: str | None = None, **overrides: Any) -> Tra
     ('AUC', 1, 0, 'all')
     >>> make_config("cml", sampler="hars").method, make_config("cml", loss="squared").sampler
     ('cml-hars', 'all')
+    >>> c = make_config("dpcml"); (c.backbone, c.sampler, c.n_negatives, c.vectors, c.diversity, c.constraint)
+    ('dpcml', 'hars', 10, 5, (10.0, 0.05, 0.25), 'user-sphere')
     """
     recipe = recipe_of(model)
     given = {k: v for k, v in overrides.items() if v is not None}
+    backbone = given.get("backbone", recipe.backbone)
+    misplaced = sorted(k for k in DPCML_FIELDS if k in given and backbone != "dpcml")
+    if misplaced:
+        raise ValueError(f"{', '.join('--' + k.replace('_', '-') for k in misplaced)} applies to --model dpcml "
+                         f"only (this run's backbone is {backbone!r})")
     values: dict[str, Any] = dict(recipe.defaults)
     values.update(DATASET_PRESETS.get((str(dataset), str(model).lower()), {}))
     values.update(given)

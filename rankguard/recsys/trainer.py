@@ -55,13 +55,25 @@ class TrainResult:
     resumed_from: int | None = None
 
 
-def build_model(config: TrainConfig, n_users: int, n_items: int,
-                generator: torch.Generator | None = None) -> EmbeddingModel:
-    """The backbone a config names (shapes from the data)."""
+def build_model(config: TrainConfig, n_users: int, n_items: int, generator: torch.Generator | None = None,
+                train: sp.spmatrix | None = None) -> EmbeddingModel:
+    """The backbone a config names (shapes from the data).
+
+    ``train`` (the training matrix) gives DPCML's per-user vector counts under
+    ``vector_rule="log2"``; without it every user gets ``C`` vectors until a ``state_dict`` holding
+    the run's counts is loaded (as :func:`load_run` does).
+    """
     cls = MODELS.get(config.backbone)
     kwargs: dict[str, Any] = {"dim": config.dim, "generator": generator}
-    if config.backbone == "cml":
+    if config.backbone in ("cml", "dpcml"):
         kwargs["constraint"] = config.constraint
+    if config.backbone == "dpcml":
+        from rankguard.recsys.dpcml import vector_counts
+
+        kwargs.update(vectors=config.vectors, diversity=config.diversity, user_vectors=config.user_vectors,
+                      diversity_form=config.diversity_form)
+        if train is not None:
+            kwargs["vector_counts"] = vector_counts(config.vector_rule, config.vectors, train)
     return cls(n_users, n_items, **kwargs)
 
 
@@ -104,7 +116,7 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
         config.dataset = str(dataset)
     gens = Generators(config.seed)
     train_m = sp.csr_matrix(split.train)
-    model = build_model(config, split.n_users, split.n_items, gens.torch)
+    model = build_model(config, split.n_users, split.n_items, gens.torch, train=train_m)
     objective, sampler = build_objective(
         config.loss, config.sampler, train_m, gens.numpy, margin=config.margin, batch_size=config.batch_size,
         n_negatives=config.n_negatives, cov_weight=config.cov_weight, sampler_options=config.sampler_options)
@@ -144,6 +156,9 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
     test = evaluator.evaluate(score_fn_of(model), stage="test")
     test_metrics = {k: float(test[k]) for k in METRIC_KEYS if k in test}
     diag: dict[str, Any] = {}
+    if hasattr(model, "nearest_vector"):   # multi-vector users (DPCML): which vectors serve the test items
+        from rankguard.recsys.dpcml import vector_usage
+        diag["vector_usage"] = vector_usage(model, split.test)
     if diagnostics:
         from rankguard.recsys.diagnostics import effective_sample_size, pair_distribution_tv
         diag["effective_sample_size"] = effective_sample_size(train_m)
@@ -184,7 +199,14 @@ def render_report(config: TrainConfig, result: TrainResult, notes: list[str] = (
     if notes:
         lines += ["## Data", "", *[f"- {n}" for n in notes], ""]
     d = result.diagnostics
-    if d:
+    if "vector_usage" in d:
+        vu = d["vector_usage"]
+        lines += ["## User-vector usage", "",
+                  f"Per test user, how many of its {vu['vectors']} vectors are the nearest one for at least one "
+                  f"test item: mean **{vu['mean']:.2f}** over {vu['users']} users (mean active vectors "
+                  f"C_u {vu['mean_active']:.2f}).", "",
+                  markdown_table(["vectors used", *vu["counts"]], [["users", *vu["counts"].values()]])]
+    if "effective_sample_size" in d:
         ess, tv = d["effective_sample_size"], d["sampling_tv"]
         lines += ["## Generalization diagnostics", "",
                   "Effective sample size Ñ_u = (√(1/n⁺ + 1/n⁻))⁻² over training users:", "",
