@@ -107,7 +107,7 @@ def test_selection_keeps_the_best_state_and_patience_stops():
                  optimizers={"m": OptimizerSpec(model.parameters(), "sgd", lr=0.1)},
                  validate=lambda m: (weights.append(float(m.w)), {"m": next(scores)})[1], log=None)
     assert (result.best_epoch, result.epochs_run, result.stopped_early) == (2, 5, True)
-    assert float(model.w) == weights[1]  # the model holds epoch 2's state
+    assert model.w.item() == weights[1]  # the model holds epoch 2's state
 
 
 def test_non_finite_loss_and_parameters_raise_naming_epoch_step_and_hint():

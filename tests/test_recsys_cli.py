@@ -284,3 +284,26 @@ def test_divergence_names_the_learning_rate_not_internal_arguments(tmp_path, cap
     assert "pos_scores" not in err
     assert json.loads((out / "status.json").read_text())["status"] == "failed"
     assert not (out / "metrics.json").exists()
+
+
+def test_dihars_flags_reach_the_sampler_and_bad_options_are_refused_before_training(tmp_path, capsys):
+    data = _tiny_dataset(tmp_path)
+    out = tmp_path / "run"
+    assert _train("--dataset", data, "--model", "cml", "--sampler", "dihars", "--beta", "0.05", "--epochs", 1,
+                  "--dim", 4, "--out", out) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["sampler_options"] == {"beta": 0.05} and cfg["n_negatives"] == 100   # DiHarS's own S default
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"tail_P@3", "tail_NDCG@3", "tail_R@20"} <= set(metrics)                # tail items beside overall
+    assert "Tail items only" in (out / "report.md").read_text()
+    # --config keeps the file's sampler options; a flag beside it overrides one
+    assert _train("--config", out / "config.json", "--beta", "0.2", "--out", tmp_path / "again") == 0
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["sampler_options"] == {"beta": 0.2}
+    capsys.readouterr()
+    for bad, needle in [(["--sampler", "dihars", "--beta", "1.5"], "`beta` (--beta"),
+                        (["--sampler", "hars", "--beta", "0.1"], "not accepted by hars"),
+                        (["--sampler", "dihars", "--negatives", "10"], "--negatives")]:
+        target = tmp_path / f"bad{len(bad)}{bad[1]}"
+        assert _train("--dataset", data, "--model", "cml", *bad, "--epochs", 1, "--out", target) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and needle in err, err

@@ -20,7 +20,9 @@ from rankguard.recsys.splits import ratio_split
 _TRAIN_FLAGS = ("model", "loss", "sampler", "dataset", "protocol", "epochs", "dim", "lr", "margin", "batch_size",
                 "weight_decay", "optimizer", "eval_every", "patience", "select_metric", "seed", "split_seed",
                 "n_negatives", "cov_weight", "constraint", "vectors", "diversity", "vector_rule", "user_vectors",
-                "diversity_form")
+                "diversity_form", "beta")
+# flags stored in TrainConfig.sampler_options rather than as fields of their own
+_SAMPLER_OPTION_FLAGS = ("beta",)
 
 
 def load_split(dataset: str, seed: int = 1234) -> Split:
@@ -70,6 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="pair surrogate: hinge/bpr on sampled negatives, squared/squared_hinge (and hinge) over all pairs")
     t.add_argument("--sampler", default=None, choices=sampler_names(),
                    help="negatives: a sampler, or 'all' = every (positive, unobserved) pair")
+    t.add_argument("--beta", type=_finite_float, default=None,
+                   help="DiHarS: share of the hardest candidates averaged, the one-way pAUC bound FPR <= beta (default 0.1)")
     t.add_argument("--negatives", dest="n_negatives", type=int, default=None,
                    help="sampler count: negatives per pair (HarS: candidates)")
     t.add_argument("--protocol", choices=("standard", "authors"), default=None, help="evaluation protocol (default authors)")
@@ -127,7 +131,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k, None) is not None}
+    given = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k, None) is not None}
+    for option in _SAMPLER_OPTION_FLAGS:   # flags that live in TrainConfig.sampler_options
+        if option in given:
+            given.setdefault("sampler_options", {})[option] = given.pop(option)
+    return given
 
 
 def _read_config(path: Path, flag: str) -> dict[str, Any]:
@@ -149,7 +157,9 @@ def config_from_args(args: argparse.Namespace):
     given = _given(args)
     if args.config is not None:
         values = _read_config(Path(args.config), "--config")
+        options = {**values.get("sampler_options", {}), **given.pop("sampler_options", {})}
         values.update(given)
+        values["sampler_options"] = options
         config = TrainConfig.from_dict(values, where=str(args.config))
     else:
         for flag in ("dataset", "model"):

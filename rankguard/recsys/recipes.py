@@ -34,9 +34,12 @@ from rankguard.recsys.evaluator import PROTOCOLS
 from rankguard.recsys.models import MODELS
 from rankguard.recsys.objectives import ALL_PAIRS, LOSSES, check_loss_sampler
 from rankguard.registry import Registry
+from rankguard.samplers import SAMPLERS
 from rankguard.training.objective import OPTIMIZERS
 
 METRIC_KEYS = ("P@3", "R@3", "NDCG@3", "P@5", "R@5", "NDCG@5", "MAP", "MRR", "AUC", "Recall@20", "NDCG@20")
+#: the same top-K metrics on tail items only (outside the 20% most popular by training count; see the Evaluator)
+TAIL_KEYS = ("tail_P@3", "tail_R@3", "tail_NDCG@3", "tail_P@5", "tail_R@5", "tail_NDCG@5", "tail_R@20", "tail_NDCG@20")
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,12 @@ class TrainConfig:
         MODELS.get(self.backbone)
         OPTIMIZERS.get(self.optimizer)
         check_loss_sampler(self.loss, self.sampler)
+        if not isinstance(self.sampler_options, dict):
+            raise TypeError(f"`sampler_options` must be a dict, got {type(self.sampler_options).__name__}")
+        if self.sampler_options:
+            if self.sampler == ALL_PAIRS:
+                raise ValueError(f"sampler options {sorted(self.sampler_options)} given, but --sampler all samples nothing")
+            SAMPLERS.get(self.sampler).check_options(**self.sampler_options)
         for name in ("dim", "batch_size", "epochs", "eval_every", "n_negatives", "eval_block_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -264,6 +273,10 @@ def make_config(model: str, dataset: str | None = None, **overrides: Any) -> Tra
     if "sampler" not in values:
         implied = LOSSES.get(values["loss"]).default_sampler if "loss" in given else None
         values["sampler"] = implied or recipe.sampler
+    if "n_negatives" not in given and values["sampler"] != ALL_PAIRS:
+        own = SAMPLERS.get(values["sampler"]).default_count   # e.g. DiHarS: S = 100 candidates
+        if own is not None:
+            values["n_negatives"] = own
     if dataset is not None:
         values["dataset"] = str(dataset)
     return TrainConfig(model=str(model).lower(), **values)

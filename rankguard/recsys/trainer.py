@@ -7,7 +7,7 @@ pairs), one optimizer over the model, the norm constraint as an after-step hook 
 :func:`rankguard.training.fit`. With a run directory it writes ``config.json`` first, a checkpoint
 after every epoch (``checkpoint.pt``: everything needed to continue, and the best state),
 and at the end ``history.json``, ``metrics.json`` (test metrics as fractions, keys
-:data:`METRIC_KEYS`), ``report.md`` and ``curves.png``; ``status.json`` says ``running`` until
+:data:`METRIC_KEYS` and the tail-item :data:`TAIL_KEYS`), ``report.md`` and ``curves.png``; ``status.json`` says ``running`` until
 all of those are written, then ``complete``.
 
 The recipes, their defaults and sources live in :mod:`rankguard.recsys.recipes`.
@@ -31,6 +31,7 @@ from rankguard.recsys.objectives import build_objective, candidate_scores
 from rankguard.recsys.recipes import (  # noqa: F401  (re-exported: the trainer's public names)
     DATASET_PRESETS,
     METRIC_KEYS,
+    TAIL_KEYS,
     RECIPES,
     TrainConfig,
     make_config,
@@ -154,7 +155,7 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
         raise
 
     test = evaluator.evaluate(score_fn_of(model), stage="test")
-    test_metrics = {k: float(test[k]) for k in METRIC_KEYS if k in test}
+    test_metrics = {k: float(test[k]) for k in (*METRIC_KEYS, *TAIL_KEYS) if k in test}
     diag: dict[str, Any] = {}
     if hasattr(model, "nearest_vector"):   # multi-vector users (DPCML): which vectors serve the test items
         from rankguard.recsys.dpcml import vector_usage
@@ -179,9 +180,9 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
     return result
 
 
-def metrics_table(metrics: dict[str, float]) -> str:
+def metrics_table(metrics: dict[str, float], keys: tuple[str, ...] = METRIC_KEYS) -> str:
     """Markdown table of the metrics in percent (metrics.json keeps fractions)."""
-    keys = [k for k in METRIC_KEYS if k in metrics]
+    keys = [k for k in keys if k in metrics]
     cells = [f"{100 * metrics[k]:.2f}" if metrics[k] is not None and np.isfinite(metrics[k]) else "n/a" for k in keys]
     return markdown_table(keys, [cells])
 
@@ -195,6 +196,8 @@ def render_report(config: TrainConfig, result: TrainResult, notes: list[str] = (
              f"{result.epoch_seconds:.3f} s per training epoch."
              + (f" Resumed after epoch {result.resumed_from - 1}." if result.resumed_from else ""), "",
              "## Test metrics (%)", "", metrics_table(result.test_metrics),
+             "Tail items only (relevant items outside the 20% most popular by training count; users "
+             "without a tail test item left out):", "", metrics_table(result.test_metrics, TAIL_KEYS),
              "![training curves](curves.png)", ""]
     if notes:
         lines += ["## Data", "", *[f"- {n}" for n in notes], ""]

@@ -79,6 +79,25 @@ class NegativeSampler:
         if stuck.size:
             raise ValueError(f"{self.name}: user {int(stuck[0])} has zero sampling weight outside its positives")
 
+    #: the trainer's ``--negatives`` default for this sampler when not given (``None``: the recipe's)
+    default_count: int | None = None
+
+    @classmethod
+    def check_options(cls, **options) -> None:
+        """Validate ``sampler_options`` (the extra keyword arguments) before any data is loaded.
+
+        The default accepts exactly the constructor's extra keyword parameters; a sampler with
+        value constraints overrides this (DiHarS checks ``beta``).
+        """
+        import inspect
+
+        allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "train", "generator", "n_negatives",
+                                                                        "n_candidates"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise ValueError(f"sampler option(s) {', '.join(unknown)} not accepted by {cls.name}; "
+                             f"accepted: {', '.join(sorted(allowed)) or 'none'}")
+
     @classmethod
     def from_count(cls, train, generator: np.random.Generator, count: int, **options) -> "NegativeSampler":
         """Build from the trainer's one count flag (``--negatives``): negatives per pair by default;

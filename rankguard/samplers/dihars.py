@@ -74,11 +74,21 @@ class DiHarSampler(HardSampler):
 
     name = "dihars"
 
-    def __init__(self, train, generator: np.random.Generator, n_candidates: int = DEFAULT_CANDIDATES,
-                 beta: float = DEFAULT_BETA):
+    #: the trainer's ``--negatives`` default for this sampler (S candidates), overriding a recipe's count
+    default_count = DEFAULT_CANDIDATES
+
+    @classmethod
+    def check_options(cls, **options) -> None:
+        """Validate ``sampler_options`` before any data is loaded (the config checks call this)."""
+        super().check_options(**options)
+        beta = options.get("beta", DEFAULT_BETA)
         if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)) \
                 or not math.isfinite(beta) or not 0.0 < beta <= 1.0:
             raise ValueError(f"`beta` (--beta, the FPR bound of DiHarS) must be a number in (0, 1], got {beta!r}")
+
+    def __init__(self, train, generator: np.random.Generator, n_candidates: int = DEFAULT_CANDIDATES,
+                 beta: float = DEFAULT_BETA):
+        self.check_options(beta=beta)
         if isinstance(n_candidates, bool) or int(n_candidates) != n_candidates or n_candidates < MIN_CANDIDATES:
             raise ValueError(f"DiHarS needs `n_candidates` (--negatives) >= {MIN_CANDIDATES} uniform candidates "
                              f"per pair, got {n_candidates!r}; pass --negatives {DEFAULT_CANDIDATES}")
