@@ -43,12 +43,14 @@ from rankguard.recsys.cli import load_split
 from rankguard.recsys.trainer import METRIC_KEYS, make_config, train
 from rankguard.runs import markdown_table
 
-# method -> (model, sampler)
+# method -> (recipe, sampler or None for the recipe's own)
 METHODS: dict[str, tuple[str, str | None]] = {
     "UniS": ("cml", "unis"), "PopS": ("cml", "pops"), "2stS": ("cml", "2sts"), "HarS": ("cml", "hars"),
     "MF-BPR": ("mf-bpr", None), "SFCML": ("sfcml", None),
+    "DPCML1": ("dpcml1", None), "DPCML2": ("dpcml", None), "DPCML-SF": ("dpcml-sf", None),
 }
-EPOCHS = {"UniS": 60, "PopS": 60, "2stS": 30, "HarS": 60, "MF-BPR": 100, "SFCML": 300}
+EPOCHS = {"UniS": 60, "PopS": 60, "2stS": 30, "HarS": 60, "MF-BPR": 100, "SFCML": 300,
+          "DPCML1": 100, "DPCML2": 100, "DPCML-SF": 300}
 QUICK_EPOCHS = 2
 # the seed talk's ML-100K table (percent), authors' protocol and split
 PAPER = {

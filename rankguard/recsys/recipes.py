@@ -89,6 +89,12 @@ RECIPES.register("dpcml1", Recipe(
     "DPCML1 (10 uniform negatives per pair, each its own triplet): statusrank/DPCML @c686b3f shells/run.sh "
     "COCML on Steam-200k (margin 1.0, lr 1e-3, C = 5, d = 100, η = 10, δ₁ = 0.1, δ₂ = 0.35, 100 epochs), "
     "otherwise as dpcml"))
+RECIPES.register("dpcml-sf", Recipe(
+    "dpcml", "squared", ALL_PAIRS,
+    dict(RECIPES.get("sfcml").defaults, vectors=5, constraint="sphere", diversity=(10.0, 0.05, 0.25)),
+    "DPCML-SF, a combination no paper built: SFCML's exact all-pairs squared loss and LibCML training "
+    "settings (Adagrad 0.05, weight decay 1e-5, best validation AUC every epoch) over DPCML's nearest-vector "
+    "scores, C = 5 vectors on the unit sphere (score max_c 2<g_u^c, v>), DPCML2's diversity control"))
 # a bare backbone given as --model trains with the CML-style sampled hinge unless --loss says otherwise
 _BARE = Recipe("", "hinge", "unis", _CML_DEFAULTS, "bare backbone: sampled triplet hinge (CML defaults)",
                name_sampler=True)
@@ -96,6 +102,7 @@ _BARE = Recipe("", "hinge", "unis", _CML_DEFAULTS, "bare backbone: sampled tripl
 #: dataset-specific presets: LibCML shells/SFCML.sh for ML-100K (lr 5e-2, margin 2.0, dim 256, 300 epochs)
 DATASET_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("ml-100k-libcml", "sfcml"): dict(margin=2.0, dim=256, epochs=300),
+    ("ml-100k-libcml", "dpcml-sf"): dict(margin=2.0, dim=256, epochs=300),   # SFCML's ML-100K script
 }
 
 
