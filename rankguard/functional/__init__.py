@@ -7,6 +7,17 @@ Every loss takes ``reduction`` in :data:`REDUCTIONS` (``'none'``, ``'mean'``, ``
 from rankguard.functional.ap import SCORE_TRANSFORMS, check_soap_batch, check_soap_options, soap_loss
 from rankguard.functional.auc import auc_loss
 from rankguard.functional.cml import bpr_loss, covariance_regularizer, sfcml_loss, triplet_hinge_loss
+from rankguard.functional.ldr import (
+    aldr_kl_lambda,
+    aldr_kl_loss,
+    ce_loss,
+    focal_loss,
+    gce_loss,
+    label_smoothing_loss,
+    ldr_kl_loss,
+    mae_loss,
+    sce_loss,
+)
 from rankguard.functional.dpcml import (
     diversity_penalty,
     min_vector_distance,
@@ -29,3 +40,5 @@ __all__ = ["REDUCTIONS", "SCORE_TRANSFORMS", "SURROGATES", "auc_loss", "bpr_loss
            "multi_vector_scores", "nearest_vector", "pairwise_loss", "per_vector_scores", "pairwise_loss_masked",
            "pairwise_row_sums", "pairwise_row_sums_grouped", "reduce_loss", "sfcml_loss", "soap_loss",
            "triplet_hinge_loss", "vector_diversity"]
+__all__ += ["aldr_kl_lambda", "aldr_kl_loss", "ce_loss", "focal_loss", "gce_loss", "label_smoothing_loss",
+            "ldr_kl_loss", "mae_loss", "sce_loss"]

@@ -3,5 +3,9 @@
 from rankguard.losses.ap import APLoss
 from rankguard.losses.auc import AUCLoss
 from rankguard.losses.cml import BPRLoss, CMLLoss, SFCMLLoss
+from rankguard.losses.ldr import (ALDRKLLoss, CrossEntropyLoss, FocalLoss, GCELoss, LabelSmoothingLoss, LDRKLLoss,
+                                  MAELoss, SCELoss)
 
 __all__ = ["AUCLoss", "APLoss", "CMLLoss", "BPRLoss", "SFCMLLoss"]
+__all__ += ["LDRKLLoss", "ALDRKLLoss", "CrossEntropyLoss", "LabelSmoothingLoss", "FocalLoss", "GCELoss",
+            "SCELoss", "MAELoss"]
