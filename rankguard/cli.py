@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "bench": "rankguard.bench",
     "data": "rankguard.data.cli",
     "recsys": "rankguard.recsys.cli",
+    "classify": "rankguard.classify.cli",
 }
 
 

