@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from rankguard.metrics.auc import threshold_counts
+from rankguard.metrics.core import as_float64, binary_inputs, cumulative_counts, difference_from_zero, tie_groups
 
 __all__ = ["average_precision"]
 
 
-def average_precision(scores: Any, labels: Any) -> float:
+def average_precision(scores: Any, labels: Any, sample_weight: Any = None) -> float:
     r"""Average precision with tied scores forming one threshold (scikit-learn's definition).
 
     Let :math:`t_1 > t_2 > \dots > t_m` be the distinct score values. At threshold
@@ -22,6 +22,9 @@ def average_precision(scores: Any, labels: Any) -> float:
     .. math::
 
         \mathrm{AP} = \sum_{k=1}^{m} (R_k - R_{k-1})\, P_k .
+
+    With ``sample_weight``, TP and FP are sums of weights (scikit-learn's weighted AP; a threshold
+    whose TP + FP weight is 0 has precision 0 and adds nothing).
 
     Without ties this is the mean, over positives, of the precision at that positive's rank.
     **Tie rule (scikit-learn's tie groups):** tied scores form one threshold, so a tie group's
@@ -35,6 +38,7 @@ def average_precision(scores: Any, labels: Any) -> float:
     Args:
         scores: shape ``(n,)``, finite real scores, higher means "more positive".
         labels: shape ``(n,)``, binary in {0, 1}, {-1, 1} (-1 negative) or bool.
+        sample_weight: optional shape ``(n,)``, finite weights >= 0.
 
     Returns:
         AP in (0, 1] as a Python float.
@@ -52,6 +56,9 @@ def average_precision(scores: Any, labels: Any) -> float:
         >>> map_score(np.array([[0.9, 0.5, 0.5]]), np.array([[0, 1, 0]])).tolist()   # stable order
         [0.5]
     """
-    tp, fp, n_pos, _ = threshold_counts(scores, labels)
-    new_tp = np.diff(tp, prepend=0)
-    return float(np.sum(new_tp * (tp / (tp + fp))) / n_pos)
+    s, y, w = binary_inputs(scores, labels, sample_weight)
+    tp, fp = cumulative_counts(tie_groups(s, y, w))
+    tp, fp = as_float64(tp), as_float64(fp)
+    predicted = tp + fp
+    precision = tp / (predicted + (predicted == 0))  # 0 where nothing is predicted (then tp = 0 too)
+    return float((difference_from_zero(tp) * precision).sum() / tp[-1])

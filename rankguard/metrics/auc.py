@@ -1,7 +1,9 @@
 """Area under the ROC curve: full AUC and one-way / two-way partial AUC.
 
 All functions take 1-D ``scores`` (higher = more positive) and binary ``labels`` as numpy
-arrays, torch tensors or lists, validate them once, and return a Python ``float``.
+arrays, torch tensors or lists, validate them once, and return a Python ``float``. Torch tensors
+are computed on their device (CPU or CUDA); everything goes through the one core of
+:mod:`rankguard.metrics.core` (one sort into tie groups, cumulative counts at the group ends).
 They are evaluation metrics, not losses: torch inputs are detached and no gradient flows.
 """
 
@@ -11,83 +13,52 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
 
-from rankguard._validation import as_numpy_1d, binary_labels_np, check_finite_np, check_same_length
+from rankguard.metrics.core import (Array, as_float64, binary_inputs, cumsum, cumulative_counts,
+                                    difference_from_zero, tie_groups)
 
-__all__ = ["roc_auc", "partial_auc"]
+__all__ = ["roc_auc", "partial_auc", "threshold_counts"]
 
 _PAUC_MODES = ("pairs", "roc")
-
-
-def _binary_inputs(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate ``scores``/``labels`` for a two-class ranking metric.
-
-    Returns ``(scores as float64, labels as bool)``; raises naming the argument at fault when
-    scores are not finite, labels are not in {0, 1} / {-1, 1}, lengths differ, or one class is
-    missing (the metric is undefined then).
-    """
-    s = as_numpy_1d(scores, "scores")
-    check_finite_np(s, "scores")
-    y = binary_labels_np(labels, "labels")
-    check_same_length(s, y, "scores", "labels")
-    n_pos = int(y.sum())
-    if n_pos == 0:
-        raise ValueError("`labels` contains no positive sample; the metric is undefined")
-    if n_pos == y.size:
-        raise ValueError("`labels` contains no negative sample; the metric is undefined")
-    return s, y
-
-
-def _descending_tie_groups(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``order`` sorting ``s`` descending (stable), and a mask over that order marking the last
-    item of each tie group."""
-    order = np.argsort(-s, kind="stable")
-    s_desc = s[order]
-    return order, np.r_[s_desc[1:] != s_desc[:-1], True]
 
 
 def threshold_counts(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Cumulative ``(tp, fp)`` at each distinct score threshold, highest first, and ``(n⁺, n⁻)``.
 
-    The shared core of the binary metrics and curves (scikit-learn's ``_binary_clf_curve`` idea):
-    inputs validated once, one stable descending sort, and a threshold admits a whole tie group at
+    The shared core of the binary metrics and curves (scikit-learn's ``_binary_clf_curve`` idea),
+    as numpy arrays for plotting: :func:`rankguard.metrics.core.tie_groups` then
+    :func:`~rankguard.metrics.core.cumulative_counts`. A threshold admits a whole tie group at
     once, so AP, the PR/ROC curves and AUC agree on ties.
 
     >>> tp, fp, n_pos, n_neg = threshold_counts([0.9, 0.5, 0.5], [0, 1, 0])
     >>> tp.tolist(), fp.tolist(), n_pos, n_neg
     ([0, 1], [1, 2], 1, 2)
     """
-    s, y = _binary_inputs(scores, labels)
-    order, is_group_end = _descending_tie_groups(s)
-    tp = np.cumsum(y[order])
-    fp = np.arange(1, y.size + 1) - tp
+    s, y, _ = binary_inputs(scores, labels)
+    tp, fp = (np.asarray(c.cpu()) if isinstance(c, torch.Tensor) else c for c in cumulative_counts(tie_groups(s, y)))
     n_pos = int(tp[-1])
-    return tp[is_group_end], fp[is_group_end], n_pos, y.size - n_pos
+    return tp, fp, n_pos, s.shape[0] - n_pos
 
 
-def _correct_pairs_x2(pos: np.ndarray, neg: np.ndarray) -> int:
-    """Twice the number of correctly ordered (positive, negative) pairs, ties counting 1/2.
-
-    Returns ``sum_ij 2*1(pos_i > neg_j) + 1(pos_i == neg_j)`` as an exact integer, computed in
-    O(n log n): sort both sides, then two binary searches per negative. Sorting the negatives
-    too is not needed for correctness, but sorted queries make the searches cache-friendly
-    (about 3x faster at n = 10^6).
-    """
-    pos_sorted = np.sort(pos)
-    neg = np.sort(neg)
-    below_or_equal = np.searchsorted(pos_sorted, neg, side="right")
-    below = np.searchsorted(pos_sorted, neg, side="left")
-    above = pos_sorted.size - below_or_equal
-    return int(2 * above.sum() + (below_or_equal - below).sum())
+def _twice_trapezoid(tp: Array, fp: Array) -> float:
+    """``sum_k (fp_k - fp_{k-1}) (tp_k + tp_{k-1})`` from the origin: twice the area under the ROC
+    polyline in count units (exact for int64 counts), i.e. twice the number of correctly ordered
+    (positive, negative) pairs with a tied pair counting 1/2."""
+    tp_sum = tp * 2 - difference_from_zero(tp)  # tp_k + tp_{k-1}
+    return float((difference_from_zero(fp) * tp_sum).sum())
 
 
-def roc_auc(scores: Any, labels: Any) -> float:
+def roc_auc(scores: Any, labels: Any, sample_weight: Any = None) -> float:
     r"""Area under the ROC curve (the Wilcoxon-Mann-Whitney statistic).
 
     .. math::
 
-        \mathrm{AUC} = \frac{1}{n^+ n^-} \sum_{i \in P} \sum_{j \in N}
+        \mathrm{AUC} = \frac{1}{W^+ W^-} \sum_{i \in P} \sum_{j \in N} w_i w_j
             \Big[\mathbb{1}(s_i > s_j) + \tfrac12 \mathbb{1}(s_i = s_j)\Big]
+
+    with :math:`W^\pm` the total weight of each class (all :math:`w = 1` without ``sample_weight``:
+    :math:`W^+ W^- = n^+ n^-`).
 
     **Tie rule (scikit-learn's tie groups):** a tied (positive, negative) pair counts one half,
     which equals the trapezoidal area under the empirical ROC curve, a tie group being one
@@ -95,26 +66,32 @@ def roc_auc(scores: Any, labels: Any) -> float:
     per-user :func:`rankguard.metrics.topk.auc_per_user` uses the same rule (average ranks), so
     ``roc_auc([0.9, 0.5, 0.5], [0, 1, 0])`` = ``auc_per_user`` on that row = 0.25.
 
+    Cost: one sort of the scores (values only for unweighted float32; see
+    :mod:`rankguard.metrics.core`) and a few passes; tensors stay on their device.
+
     Args:
         scores: shape ``(n,)``, finite real scores, higher means "more positive".
         labels: shape ``(n,)``, binary in {0, 1}, {-1, 1} (-1 negative) or bool.
+        sample_weight: optional shape ``(n,)``, finite weights >= 0 (as scikit-learn's).
 
     Returns:
         AUC in [0, 1] as a Python float.
 
     Raises:
         ValueError: non-finite ``scores``; ``labels`` not binary, without a positive or without a
-            negative; length mismatch.
+            negative; length mismatch; negative ``sample_weight`` or a class of zero total weight.
 
     Example:
         >>> roc_auc([0.9, 0.5, 0.5, 0.1], [1, 1, 0, 0])   # pairs: 1, 1, 1/2, 1
         0.875
         >>> roc_auc([0.9, 0.5, 0.5], [0, 1, 0])           # pairs: 0, 1/2
         0.25
+        >>> roc_auc([0.9, 0.5, 0.5], [0, 1, 0], sample_weight=[1.0, 1.0, 3.0])   # (0 + 3/2) / 4
+        0.375
     """
-    s, y = _binary_inputs(scores, labels)
-    pos, neg = s[y], s[~y]
-    return _correct_pairs_x2(pos, neg) / (2.0 * pos.size * neg.size)
+    s, y, w = binary_inputs(scores, labels, sample_weight)
+    tp, fp = cumulative_counts(tie_groups(s, y, w))
+    return _twice_trapezoid(tp, fp) / (2.0 * float(tp[-1]) * float(fp[-1]))
 
 
 def _count_from_fraction(fraction: float, n: int) -> int:
@@ -138,35 +115,28 @@ def _check_fraction(value: Any, name: str, low_open: bool, high_open: bool) -> f
     return v
 
 
-def _roc_area_above(pos: np.ndarray, neg: np.ndarray, budget_neg: float, floor_pos: float) -> float:
+def _roc_area_above(tp: Array, fp: Array, budget_neg: float, floor_pos: float) -> float:
     """Exact area ``int_0^B max(Y(x) - A, 0) dx`` under the empirical ROC curve, in count units.
 
-    ``x`` counts negatives and ``Y`` positives ranked above a threshold; the curve joins the
-    points of consecutive distinct thresholds by straight lines (a tie group of a positives and
-    b negatives is one diagonal segment). ``B = budget_neg`` (negatives), ``A = floor_pos``
-    (positives).
+    ``x = fp`` counts negatives and ``Y = tp`` positives ranked at or above each tie-group end; the
+    curve joins consecutive vertices (from the origin) by straight lines (a tie group of a
+    positives and b negatives is one diagonal segment). ``B = budget_neg`` (negatives),
+    ``A = floor_pos`` (positives).
     """
-    s = np.concatenate([pos, neg])
-    is_pos = np.concatenate([np.ones(pos.size, bool), np.zeros(neg.size, bool)])
-    order, is_group_end = _descending_tie_groups(s)
-    is_pos = is_pos[order]
-    # Vertices at the end of each tie group, preceded by the origin.
-    group_end = np.flatnonzero(is_group_end)
-    y = np.r_[0.0, np.cumsum(is_pos)[group_end]]
-    x = np.r_[0.0, np.cumsum(~is_pos)[group_end]]
-    x0, x1, y0, y1 = x[:-1], x[1:], y[:-1], y[1:]
+    xp = np if isinstance(tp, np.ndarray) else torch
+    x1, y1 = as_float64(fp), as_float64(tp)
+    x0, y0 = x1 - difference_from_zero(x1), y1 - difference_from_zero(y1)
     # Clip each segment to [0, B]; vertical segments (no negative in the group) have width 0.
-    width = np.clip(np.minimum(x1, budget_neg) - x0, 0.0, None)
-    run = np.where(x1 > x0, x1 - x0, 1.0)
+    width = xp.clip(xp.clip(x1, None, budget_neg) - x0, 0.0, None)
+    run = x1 - x0 + (x1 <= x0)  # 1 for vertical segments (their width is 0)
     ya = y0 - floor_pos
     yb = y0 + (y1 - y0) * width / run - floor_pos
     # Integral of max(g, 0) for g linear from ya to yb over `width`.
     both_up = (ya >= 0) & (yb >= 0)
     crossing = (ya >= 0) != (yb >= 0)
-    hi = np.maximum(ya, yb)
-    slope_span = np.where(crossing, np.abs(yb - ya), 1.0)
-    area = np.where(both_up, width * (ya + yb) / 2.0, 0.0)
-    area = area + np.where(crossing, width * hi * hi / (2.0 * slope_span), 0.0)
+    hi = xp.maximum(ya, yb)
+    slope_span = abs(yb - ya) * crossing + ~crossing
+    area = width * (ya + yb) / 2.0 * both_up + width * hi * hi / (2.0 * slope_span) * crossing
     return float(area.sum())
 
 
@@ -214,6 +184,9 @@ def partial_auc(
     value ``(1 + (A - beta**2/2) / (beta - beta**2/2)) / 2`` of the unnormalised area A, whereas
     here A is divided by ``beta`` (one-way) or ``(1-alpha)*beta`` (two-way).
 
+    No ``sample_weight``: the pairs form selects hard examples by count (``k^+``, ``k^-``), which has
+    no single weighted analogue; weight by repeating samples if needed.
+
     Args:
         scores: shape ``(n,)``, finite real scores.
         labels: shape ``(n,)``, binary in {0, 1}, {-1, 1} or bool.
@@ -234,17 +207,22 @@ def partial_auc(
         >>> partial_auc(t, z, max_fpr=2/3), partial_auc(t, z, max_fpr=2/3, mode="roc")   # (0 + 1/2) / 2
         (0.25, 0.25)
     """
-    s, y = _binary_inputs(scores, labels)
+    s, y, _ = binary_inputs(scores, labels)
     beta = _check_fraction(max_fpr, "max_fpr", low_open=True, high_open=False)
     alpha = 0.0 if min_tpr is None else _check_fraction(min_tpr, "min_tpr", low_open=False, high_open=True)
     if mode not in _PAUC_MODES:
         raise ValueError(f"`mode` must be one of {_PAUC_MODES}, got {mode!r}")
-    pos, neg = s[y], s[~y]
+    groups = tie_groups(s, y)
+    n_pos = int(y.sum())
+    n_neg = y.shape[0] - n_pos
     if mode == "roc":
-        area = _roc_area_above(pos, neg, budget_neg=beta * neg.size, floor_pos=alpha * pos.size)
-        return area / ((1.0 - alpha) * pos.size * beta * neg.size)
-    k_neg = _count_from_fraction(beta, neg.size)
-    k_pos = _count_from_fraction(1.0 - alpha, pos.size)
-    hard_neg = np.sort(neg)[neg.size - k_neg:]
-    hard_pos = np.sort(pos)[:k_pos]
-    return _correct_pairs_x2(hard_pos, hard_neg) / (2.0 * k_pos * k_neg)
+        tp, fp = cumulative_counts(groups)
+        area = _roc_area_above(tp, fp, budget_neg=beta * n_neg, floor_pos=alpha * n_pos)
+        return area / ((1.0 - alpha) * n_pos * beta * n_neg)
+    k_neg = _count_from_fraction(beta, n_neg)
+    k_pos = _count_from_fraction(1.0 - alpha, n_pos)
+    # in descending order: the first k- negatives (hardest) and the last k+ positives (lowest)
+    neg = groups.neg
+    keep = neg * (cumsum(neg, "int64") <= k_neg) + groups.pos * (cumsum(groups.pos, "int64") > n_pos - k_pos)
+    tp, fp = cumulative_counts(groups, keep)
+    return _twice_trapezoid(tp, fp) / (2.0 * k_pos * k_neg)

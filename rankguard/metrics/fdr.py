@@ -6,14 +6,14 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
 
-from rankguard._validation import as_numpy_1d, binary_labels_np, check_finite_np, check_same_length
-from rankguard.metrics.auc import _descending_tie_groups
+from rankguard.metrics.core import array_of, as_float64, binary_inputs, cumsum, reverse_cummin, tie_groups
 
 __all__ = ["qvalues", "accepted_at"]
 
 
-def qvalues(scores: Any, is_target: Any) -> np.ndarray:
+def qvalues(scores: Any, is_target: Any) -> np.ndarray | torch.Tensor:
     r"""Target-decoy q-values (decoys + 1 estimator, as in mokapot / Percolator).
 
     For a score threshold :math:`t`, let :math:`T(t)` and :math:`D(t)` count the targets and
@@ -34,31 +34,33 @@ def qvalues(scores: Any, is_target: Any) -> np.ndarray:
         is_target: shape ``(n,)``, bool, {0, 1} or PIN-style {-1, 1} (1 = target).
 
     Returns:
-        float64 array of shape ``(n,)`` in the input order, values in (0, 1].
-        An empty input gives an empty array.
+        float64 values of shape ``(n,)`` in the input order, in (0, 1]: a torch tensor on the device
+        of ``scores`` when ``scores`` is a tensor, else a numpy array. An empty input gives an
+        empty result. No ``sample_weight``: the estimator counts matches.
 
     Example:
         >>> qvalues([5.0, 4.0, 3.0, 2.0], [1, 1, 0, 1]).tolist()
         [0.5, 0.5, 0.6666666666666666, 0.6666666666666666]
     """
-    s = as_numpy_1d(scores, "scores")
-    check_finite_np(s, "scores")
-    target = binary_labels_np(is_target, "is_target")
-    check_same_length(s, target, "scores", "is_target")
-    if s.size == 0:
-        return np.empty(0, dtype=np.float64)
-    order, is_group_end = _descending_tie_groups(s)
-    group_end = np.flatnonzero(is_group_end)
-    n_target = np.cumsum(target[order])[group_end]
-    n_decoy = (group_end + 1) - n_target
-    with np.errstate(divide="ignore"):
-        fdr = np.minimum(1.0, (n_decoy + 1) / n_target)  # (d + 1) / 0 = inf -> capped at 1
-    q_group = np.minimum.accumulate(fdr[::-1])[::-1]
-    # Each sorted position belongs to the group whose end is at or after it.
-    group_of_position = np.cumsum(np.r_[False, is_group_end[:-1]])
-    q = np.empty_like(s)
-    q[order] = q_group[group_of_position]
-    return q
+    s, target, _ = binary_inputs(scores, is_target, labels_name="is_target", require_both=False)
+    if s.shape[0] == 0:
+        q = torch.empty(0, dtype=torch.float64, device=s.device)
+    else:
+        groups = tie_groups(s, target, need_order=True)
+        n_target = as_float64(cumsum(groups.pos, "int64")[groups.ends])
+        n_decoy = (groups.ends + 1) - n_target
+        # (d + 1) / 0 = inf -> capped at 1
+        fdr = (n_decoy + 1) / (n_target + (n_target == 0))
+        fdr[n_target == 0] = 1.0
+        fdr[fdr > 1.0] = 1.0
+        q_group = reverse_cummin(fdr)
+        # Each sorted position belongs to the group whose end is at or after it.
+        is_end = groups.pos * 0
+        is_end[groups.ends] = 1
+        group_of_position = cumsum(is_end, "int64") - is_end
+        q = torch.empty(s.shape[0], dtype=torch.float64, device=s.device)
+        array_of(q)[groups.order] = q_group[group_of_position]
+    return q if isinstance(scores, torch.Tensor) else q.numpy()
 
 
 def accepted_at(scores: Any, is_target: Any, threshold: float = 0.01, inclusive: bool = True) -> int:
@@ -88,7 +90,7 @@ def accepted_at(scores: Any, is_target: Any, threshold: float = 0.01, inclusive:
         raise TypeError(f"`threshold` must be a real number, got {type(threshold).__name__}") from None
     if not (math.isfinite(level) and level >= 0.0):
         raise ValueError(f"`threshold` must be a finite number >= 0, got {threshold!r}")
-    q = qvalues(scores, is_target)
-    target = binary_labels_np(is_target, "is_target")
+    q = torch.as_tensor(qvalues(scores, is_target))
+    _, target, _ = binary_inputs(scores, is_target, labels_name="is_target", require_both=False)
     passed = q <= level if inclusive else q < level
-    return int(np.count_nonzero(passed & target))
+    return int((passed & target).sum())
