@@ -17,6 +17,7 @@ import importlib
 # benchmark name -> module with add_arguments(parser), run(args) and main(argv)
 BENCHMARKS: dict[str, str] = {
     "noisy_labels": "rankguard.bench.noisy_labels",
+    "metrics": "rankguard.bench.metrics",
     "pairwise": "rankguard.bench.pairwise",
     "recsys_quality": "rankguard.bench.recsys_quality",
     "recsys_speed": "rankguard.bench.recsys_speed",
