@@ -33,10 +33,11 @@ def bench_main(argv: list[str]) -> int:
 def test_every_benchmark_and_action_is_registered():
     parser = argparse.ArgumentParser(prog="rankguard")
     bench.register(parser.add_subparsers(dest="command"))
-    for name in ("pairwise", "recsys_quality", "recsys_speed", "readme"):
+    names = ("pairwise", "recsys_quality", "recsys_speed", "metrics", "noisy_labels")
+    for name in (*names, "readme"):
         args = parser.parse_args(["bench", name])
         assert callable(args.func)
-    assert set(bench.BENCHMARKS) == {"pairwise", "recsys_quality", "recsys_speed"}
+    assert set(bench.BENCHMARKS) == set(names)
 
 
 def test_bench_pairwise_quick_writes_documented_files(tmp_path, capsys):
