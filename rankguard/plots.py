@@ -78,7 +78,8 @@ def _figure(n_panels: int, panel_size: float = 4.2):
     return fig, axes[:n_panels]
 
 
-def _save(fig: Any, path: str | os.PathLike) -> Path:
+def save_figure(fig: Any, path: str | os.PathLike) -> Path:
+    """Save a matplotlib figure atomically; the format follows the suffix (PNG by default)."""
     path = Path(path)
     fmt = path.suffix.lstrip(".") or "png"
     return atomic_write(path, lambda fh: fig.savefig(fh, dpi=110, format=fmt))
@@ -111,7 +112,7 @@ def plot_pr_curves(panels: Curves, path: str | os.PathLike, title: str = "Precis
         ax.grid(alpha=0.3)
         ax.legend(loc="lower left", fontsize="small")
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_roc_curves(panels: Curves, path: str | os.PathLike, title: str = "ROC curves",
@@ -136,7 +137,7 @@ def plot_roc_curves(panels: Curves, path: str | os.PathLike, title: str = "ROC c
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize="small")
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_training_curves(history: list[Mapping[str, Any]] | Mapping[str, list[Mapping[str, Any]]],
@@ -184,4 +185,4 @@ def plot_training_curves(history: list[Mapping[str, Any]] | Mapping[str, list[Ma
     ax_val.set(xlabel="epoch", ylabel=metric or "", title=f"validation {metric or ''}".strip())
     ax_val.grid(alpha=0.3)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 # the --config/--resume contract and its helpers are shared with `rankguard recsys train`
-from rankguard.recsys.cli import _finite_float, _read_config
+from rankguard.cli_args import finite_float, read_config, run_target
 
 # flag dest -> ClassifyConfig field
 _FIELDS = ("dataset", "loss", "noise", "model", "hidden", "epochs", "batch_size", "optimizer", "lr", "momentum",
@@ -47,9 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--epochs", type=int, default=None, help="default 100 (the paper's tabular runs)")
     t.add_argument("--batch-size", type=int, default=None, help="default 64")
     t.add_argument("--optimizer", choices=OPTIMIZERS.names(), default=None, help="default sgd (momentum 0.9)")
-    t.add_argument("--lr", type=_finite_float, default=None, help="default 0.05")
-    t.add_argument("--momentum", type=_finite_float, default=None)
-    t.add_argument("--weight-decay", type=_finite_float, default=None)
+    t.add_argument("--lr", type=finite_float, default=None, help="default 0.05")
+    t.add_argument("--momentum", type=finite_float, default=None)
+    t.add_argument("--weight-decay", type=finite_float, default=None)
     t.add_argument("--eval-every", type=int, default=None)
     t.add_argument("--patience", type=int, default=None, help="evaluations without improvement before stopping (0 = never)")
     t.add_argument("--seed", type=int, default=None, help="training seed (default 0); also the noise seed unless --noise-seed")
@@ -57,17 +57,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--noise-seed", type=int, default=None)
     t.add_argument("--fold", type=int, default=None, help="test fold of --folds (digits, letter; default 0)")
     t.add_argument("--folds", type=int, default=None, help="stratified folds (default 5)")
-    t.add_argument("--val-fraction", type=_finite_float, default=None, help="noisy validation share of the pool (0.2)")
+    t.add_argument("--val-fraction", type=finite_float, default=None, help="noisy validation share of the pool (0.2)")
     g = t.add_argument_group("loss options (each applies to the losses that declare it)")
-    g.add_argument("--margin", type=_finite_float, default=None, help="ldr-kl, aldr-kl: c (0.1)")
-    g.add_argument("--lam", type=_finite_float, default=None, help="ldr-kl: λ (10)")
-    g.add_argument("--lam0", type=_finite_float, default=None, help="aldr-kl: λ₀ (10)")
-    g.add_argument("--alpha", type=_finite_float, default=None, help="aldr-kl: α (2); sce: α, the CE weight (0.1)")
-    g.add_argument("--beta", type=_finite_float, default=None, help="sce: β, the reverse-CE weight (1)")
-    g.add_argument("--q", type=_finite_float, default=None, help="gce: q (0.7)")
-    g.add_argument("--temperature", type=_finite_float, default=None, help="ce: T (1)")
-    g.add_argument("--smoothing", type=_finite_float, default=None, help="ls: ε (0.1)")
-    g.add_argument("--gamma", type=_finite_float, default=None, help="focal: γ (2)")
+    g.add_argument("--margin", type=finite_float, default=None, help="ldr-kl, aldr-kl: c (0.1)")
+    g.add_argument("--lam", type=finite_float, default=None, help="ldr-kl: λ (10)")
+    g.add_argument("--lam0", type=finite_float, default=None, help="aldr-kl: λ₀ (10)")
+    g.add_argument("--alpha", type=finite_float, default=None, help="aldr-kl: α (2); sce: α, the CE weight (0.1)")
+    g.add_argument("--beta", type=finite_float, default=None, help="sce: β, the reverse-CE weight (1)")
+    g.add_argument("--q", type=finite_float, default=None, help="gce: q (0.7)")
+    g.add_argument("--temperature", type=finite_float, default=None, help="ce: T (1)")
+    g.add_argument("--smoothing", type=finite_float, default=None, help="ls: ε (0.1)")
+    g.add_argument("--gamma", type=finite_float, default=None, help="focal: γ (2)")
     t.add_argument("--config", default=None, metavar="FILE", help="replay a run's config.json (flags given override it)")
     t.add_argument("--out", default=None, help="run directory to write (must be new or empty)")
     mode = t.add_mutually_exclusive_group()
@@ -90,7 +90,7 @@ def config_from_args(args: argparse.Namespace):
 
     given = _given(args)
     if args.config is not None:
-        values = _read_config(Path(args.config), "--config")
+        values = read_config(Path(args.config), "--config")
         if "loss" in given and given["loss"] != values.get("loss"):
             values["loss_options"] = {}   # another loss: the file's options belong to the old one
         values["loss_options"] = {**values.get("loss_options", {}), **given.pop("loss_options", {})}
@@ -105,27 +105,12 @@ def config_from_args(args: argparse.Namespace):
 def run_train(args: argparse.Namespace) -> int:
     from rankguard.classify.recipes import ClassifyConfig
     from rankguard.classify.trainer import train
-    from rankguard.runs import RunDir
 
-    if args.resume is not None:
-        extra = sorted(_given(args)) + (["config"] if args.config else []) + (["out"] if args.out else [])
-        if extra:
-            raise ValueError(f"--resume takes no other training flag (got "
-                             f"{', '.join('--' + e.replace('_', '-') for e in extra)}); the run continues with its "
-                             f"own config.json")
-        run = RunDir.for_run(args.resume, "resume")
-        if run.status() == "complete":
-            print(f"{run.path}: the run already finished; nothing to resume (metrics in {run.file('metrics.json')})")
-            return 0
-        config = ClassifyConfig.from_dict(run.load_json("config.json"), where=str(run.file("config.json")))
-        out, mode = run.path, "resume"
-    else:
-        if args.out is None:
-            raise ValueError("--out DIR is required (the run directory to write)")
-        config = config_from_args(args)
-        out, mode = Path(args.out), ("overwrite" if args.overwrite else "new")
-        if mode == "new":
-            RunDir.for_run(out, mode)   # refuse before loading any data
+    target = run_target(args, _given(args), lambda: config_from_args(args),
+                        lambda values, where: ClassifyConfig.from_dict(values, where=where))
+    if target is None:
+        return 0
+    config, out, mode = target
     result = train(config, out=out, mode=mode)
     m = result.metrics
     top5 = f", top-5 {100 * m['top5_accuracy']:.2f}%" if "top5_accuracy" in m else ""

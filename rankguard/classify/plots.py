@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rankguard.plots import _save
+from rankguard.plots import save_figure
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
@@ -50,4 +50,4 @@ def plot_confusion_matrix(matrix: np.ndarray, path: str | os.PathLike, title: st
                 ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize="small",
                         color="white" if share[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, shrink=0.8, label="share of the true class")
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -30,7 +30,7 @@ from rankguard.classify.data import ClassificationSplit, load_split, split_summa
 from rankguard.classify.models import build_model
 from rankguard.classify.recipes import LOSSES, ClassifyConfig
 from rankguard.runs import RunDir, markdown_table
-from rankguard.training import FitSettings, Generators, OptimizerSpec, RunInterrupted, ScorerObjective, fit
+from rankguard.training import FitSettings, Generators, OptimizerSpec, ScorerObjective, fit_in_run
 
 #: top-k accuracies reported (k larger than K is left out)
 TOPK = (1, 5)
@@ -137,19 +137,9 @@ def train(config: ClassifyConfig, out: str | os.PathLike | None = None, mode: st
     settings = FitSettings(epochs=config.epochs, eval_every=config.eval_every, patience=config.patience,
                            select_metric="top1_accuracy", desc=f"train {config.loss}",
                            divergence_hint=f"lower the learning rate (--lr, now {config.lr:g})")
-    try:
-        fitted = fit(model, objective, settings, optimizers=optimizers, validate=validate, generators=gens,
-                     checkpoint=run.file("checkpoint.pt") if run is not None else None, resume=mode == "resume",
-                     extra_state={"config": config.to_dict()}, log=log)
-    except RunInterrupted as exc:
-        if run is None:
-            raise
-        run.mark("interrupted", reason=str(exc))
-        raise RunInterrupted(f"{exc}; continue with: rankguard classify train --resume {run.path}") from None
-    except Exception as exc:
-        if run is not None:
-            run.mark("failed", error=f"{type(exc).__name__}: {exc}")
-        raise
+    fitted = fit_in_run(run, "rankguard classify train", model, objective, settings, optimizers=optimizers,
+                        validate=validate, generators=gens, resume=mode == "resume",
+                        extra_state={"config": config.to_dict()}, log=log)
 
     test_logits = _logits(model, torch.from_numpy(split.x_test))
     metrics: dict[str, Any] = topk_accuracy(test_logits, torch.from_numpy(split.y_test))

@@ -8,11 +8,11 @@ it override), ``--resume DIR`` continues a killed run from its last checkpoint.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
 
+from rankguard.cli_args import finite_float, read_config, run_target
 from rankguard.recsys.data import Split, load_dataset
 from rankguard.recsys.splits import ratio_split
 
@@ -31,13 +31,6 @@ def load_split(dataset: str, seed: int = 1234) -> Split:
     if isinstance(data, Split):
         return data
     return ratio_split(data, seed=seed)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-    return value
 
 
 def _diversity(text: str) -> tuple[float, float, float]:
@@ -72,18 +65,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="pair surrogate: hinge/bpr on sampled negatives, squared/squared_hinge (and hinge) over all pairs")
     t.add_argument("--sampler", default=None, choices=sampler_names(),
                    help="negatives: a sampler, or 'all' = every (positive, unobserved) pair")
-    t.add_argument("--beta", type=_finite_float, default=None,
+    t.add_argument("--beta", type=finite_float, default=None,
                    help="DiHarS: share of the hardest candidates averaged, the one-way pAUC bound FPR <= beta (default 0.1)")
     t.add_argument("--negatives", dest="n_negatives", type=int, default=None,
                    help="sampler count: negatives per pair (HarS: candidates)")
     t.add_argument("--protocol", choices=("standard", "authors"), default=None, help="evaluation protocol (default authors)")
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--dim", type=int, default=None)
-    t.add_argument("--lr", type=_finite_float, default=None)
-    t.add_argument("--margin", type=_finite_float, default=None)
+    t.add_argument("--lr", type=finite_float, default=None)
+    t.add_argument("--margin", type=finite_float, default=None)
     t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--weight-decay", type=_finite_float, default=None)
-    t.add_argument("--cov-weight", type=_finite_float, default=None, help="CML covariance regulariser weight")
+    t.add_argument("--weight-decay", type=finite_float, default=None)
+    t.add_argument("--cov-weight", type=finite_float, default=None, help="CML covariance regulariser weight")
     t.add_argument("--constraint", choices=("ball", "sphere", "user-sphere"), default=None,
                    help="norm constraint: unit ball, unit sphere, or (DPCML) user vectors on the sphere + items in the ball")
     t.add_argument("--vectors", type=int, default=None, metavar="C", help="DPCML: vectors per user (default 5)")
@@ -138,25 +131,13 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
-def _read_config(path: Path, flag: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{flag} {path}: no such file")
-    try:
-        values = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{flag} {path}: not a JSON config ({exc})") from None
-    if not isinstance(values, dict):
-        raise ValueError(f"{flag} {path}: expected a JSON object")
-    return values
-
-
 def config_from_args(args: argparse.Namespace):
     """The :class:`TrainConfig` the flags ask for: ``--config`` file ← flags, or recipe defaults ← flags."""
     from rankguard.recsys.recipes import TrainConfig, make_config
 
     given = _given(args)
     if args.config is not None:
-        values = _read_config(Path(args.config), "--config")
+        values = read_config(Path(args.config), "--config")
         options = {**values.get("sampler_options", {}), **given.pop("sampler_options", {})}
         values.update(given)
         values["sampler_options"] = options
@@ -175,25 +156,12 @@ def config_from_args(args: argparse.Namespace):
 def run_train(args: argparse.Namespace) -> int:
     from rankguard.recsys.recipes import TrainConfig
     from rankguard.recsys.trainer import metrics_table, train
-    from rankguard.runs import RunDir
 
-    if args.resume is not None:
-        extra = sorted(_given(args)) + (["config"] if args.config else []) + (["out"] if args.out else [])
-        if extra:
-            raise ValueError(f"--resume takes no other training flag (got {', '.join('--' + e.replace('_', '-') for e in extra)}); "
-                             f"the run continues with its own config.json")
-        run = RunDir.for_run(args.resume, "resume")
-        if run.status() == "complete":
-            print(f"{run.path}: the run already finished; nothing to resume (metrics in {run.file('metrics.json')})")
-            return 0
-        config = TrainConfig.from_dict(run.load_json("config.json"), where=str(run.file("config.json")))
-        out, mode = run.path, "resume"
-    else:
-        if args.out is None:
-            raise ValueError("--out DIR is required (the run directory to write)")
-        config = config_from_args(args)
-        out, mode = Path(args.out), ("overwrite" if args.overwrite else "new")
-        RunDir.for_run(out, mode) if mode == "new" else None  # refuse before loading any data
+    target = run_target(args, _given(args), lambda: config_from_args(args),
+                        lambda values, where: TrainConfig.from_dict(values, where=where))
+    if target is None:
+        return 0
+    config, out, mode = target
     split = load_split(config.dataset, seed=config.split_seed)
     result = train(config, split, out=out, mode=mode)
     print(f"{config.method} on {config.dataset}: best epoch {result.best_epoch}; test metrics (%):")

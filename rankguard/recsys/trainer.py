@@ -38,7 +38,7 @@ from rankguard.recsys.recipes import (  # noqa: F401  (re-exported: the trainer'
     model_names,
 )
 from rankguard.runs import RunDir, markdown_table
-from rankguard.training import FitSettings, Generators, OptimizerSpec, RunInterrupted, fit, load_checkpoint
+from rankguard.training import FitSettings, Generators, OptimizerSpec, fit_in_run, load_checkpoint
 from rankguard.training.engine import CheckpointError
 
 
@@ -139,20 +139,10 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
     settings = FitSettings(epochs=config.epochs, eval_every=config.eval_every, patience=config.patience,
                            select_metric=config.select_metric, desc=f"train {config.method}",
                            divergence_hint=f"lower the learning rate (--lr, now {config.lr:g})")
-    try:
-        fitted = fit(model, objective, settings, optimizers=optimizers, validate=validate, generators=gens,
-                     checkpoint=run.file("checkpoint.pt") if run is not None else None, resume=mode == "resume",
-                     extra_state={"config": config.to_dict(), "n_users": split.n_users, "n_items": split.n_items},
-                     hooks=[Constrain()], log=log)
-    except RunInterrupted as exc:
-        if run is None:
-            raise
-        run.mark("interrupted", reason=str(exc))
-        raise RunInterrupted(f"{exc}; continue with: rankguard recsys train --resume {run.path}") from None
-    except Exception as exc:
-        if run is not None:
-            run.mark("failed", error=f"{type(exc).__name__}: {exc}")
-        raise
+    fitted = fit_in_run(run, "rankguard recsys train", model, objective, settings, optimizers=optimizers,
+                        validate=validate, generators=gens, resume=mode == "resume",
+                        extra_state={"config": config.to_dict(), "n_users": split.n_users, "n_items": split.n_items},
+                        hooks=[Constrain()], log=log)
 
     test = evaluator.evaluate(score_fn_of(model), stage="test")
     test_metrics = {k: float(test[k]) for k in (*METRIC_KEYS, *TAIL_KEYS) if k in test}

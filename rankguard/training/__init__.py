@@ -17,6 +17,7 @@ from rankguard.training.engine import (
     RunInterrupted,
     TrainingDiverged,
     fit,
+    fit_in_run,
     load_checkpoint,
 )
 from rankguard.training.init import init_linear_, seeded
@@ -25,6 +26,6 @@ from rankguard.training.randomness import Generators
 from rankguard.training.scorer import ScorerObjective, train_scorer
 from rankguard.training.batching import LossFn, ignore_index
 
-__all__ = ["fit", "FitSettings", "FitResult", "OptimizerSpec", "OPTIMIZERS", "Objective", "Generators",
+__all__ = ["fit", "fit_in_run", "FitSettings", "FitResult", "OptimizerSpec", "OPTIMIZERS", "Objective", "Generators",
            "PositiveShareBatchSampler", "TrainingDiverged", "RunInterrupted", "CheckpointError",
            "load_checkpoint", "init_linear_", "seeded", "ScorerObjective", "train_scorer", "ignore_index", "LossFn"]

@@ -316,3 +316,25 @@ def fit(model: nn.Module, objective: Any, settings: FitSettings, *,
                      epochs_run=epochs_run, epoch_seconds=train_seconds / max(len(history), 1),
                      stopped_early=stopped_early or (finished and epochs_run < settings.epochs),
                      resumed_from=resumed_from)
+
+
+def fit_in_run(run: Any, resume_command: str, model: nn.Module, objective: Any, settings: FitSettings,
+               **kwargs: Any) -> FitResult:
+    """:func:`fit` inside a run directory (a :class:`rankguard.runs.RunDir`, or ``None``): the
+    checkpoint goes to ``run/checkpoint.pt``, and ``status.json`` records how it ended — an
+    interrupt says ``interrupted`` and the re-raised message names ``{resume_command} --resume DIR``;
+    any other error says ``failed`` (with the error) before propagating. ``kwargs`` go to :func:`fit`.
+    """
+    if run is not None:
+        kwargs.setdefault("checkpoint", run.file("checkpoint.pt"))
+    try:
+        return fit(model, objective, settings, **kwargs)
+    except RunInterrupted as exc:
+        if run is None:
+            raise
+        run.mark("interrupted", reason=str(exc))
+        raise RunInterrupted(f"{exc}; continue with: {resume_command} --resume {run.path}") from None
+    except Exception as exc:
+        if run is not None:
+            run.mark("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
