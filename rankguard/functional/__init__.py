@@ -4,6 +4,7 @@ Every loss takes ``reduction`` in :data:`REDUCTIONS` (``'none'``, ``'mean'``, ``
 :func:`reduce_loss`; the ``nn.Module`` forms in :mod:`rankguard.losses` only add state and defaults.
 """
 
+from rankguard.functional.adaptive_rank import adaptive_rank_alpha, adaptive_rank_loss
 from rankguard.functional.ap import SCORE_TRANSFORMS, check_soap_batch, check_soap_options, soap_loss
 from rankguard.functional.auc import auc_loss
 from rankguard.functional.cml import bpr_loss, covariance_regularizer, sfcml_loss, triplet_hinge_loss
@@ -42,3 +43,4 @@ __all__ = ["REDUCTIONS", "SCORE_TRANSFORMS", "SURROGATES", "auc_loss", "bpr_loss
            "triplet_hinge_loss", "vector_diversity"]
 __all__ += ["aldr_kl_lambda", "aldr_kl_loss", "ce_loss", "focal_loss", "gce_loss", "label_smoothing_loss",
             "ldr_kl_loss", "mae_loss", "sce_loss"]
+__all__ += ["adaptive_rank_alpha", "adaptive_rank_loss"]

@@ -1,5 +1,6 @@
 """``nn.Module`` losses: thin wrappers over :mod:`rankguard.functional` that hold defaults and state."""
 
+from rankguard.losses.adaptive_rank import AdaptiveRankLoss
 from rankguard.losses.ap import APLoss
 from rankguard.losses.auc import AUCLoss
 from rankguard.losses.cml import BPRLoss, CMLLoss, SFCMLLoss
@@ -9,3 +10,4 @@ from rankguard.losses.ldr import (ALDRKLLoss, CrossEntropyLoss, FocalLoss, GCELo
 __all__ = ["AUCLoss", "APLoss", "CMLLoss", "BPRLoss", "SFCMLLoss"]
 __all__ += ["LDRKLLoss", "ALDRKLLoss", "CrossEntropyLoss", "LabelSmoothingLoss", "FocalLoss", "GCELoss",
             "SCELoss", "MAELoss"]
+__all__ += ["AdaptiveRankLoss"]
