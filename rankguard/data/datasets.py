@@ -94,6 +94,7 @@ KINDS: dict[str, str] = {
     "proteoforms": "no loader yet (TopPIC PrSM XML)",
     "images": "no loader yet",
     "ratings": "no loader yet (dense rating matrices)",
+    "features": "rankguard.data.features.SideFeatures (user or item side features)",
 }
 
 
@@ -177,6 +178,23 @@ _THRESHOLD = {"threshold": "rating >= threshold is a positive (u.data only; user
 register(DatasetInfo("ml-100k", "interactions", "ml-100k", files_of("ml-100k"), _load_udata,
                      "MovieLens-100K ratings (user item rating timestamp) with item and user side files",
                      "GroupLens: research use, no redistribution", _THRESHOLD))
+
+
+def _load_features(folder: Path, *, what: str):
+    # the side files are registered (and their sha256 checked) as part of "ml-100k", which owns them
+    verify_dataset("ml-100k")
+    from rankguard.data import features
+    return features.read_ml100k_items(folder) if what == "items" else features.read_ml100k_users(folder)
+
+
+register(DatasetInfo("ml-100k-items", "features", "ml-100k", {},
+                     partial(_load_features, what="items"),
+                     "ML-100K item side features: 19 genre flags + binned release year",
+                     "GroupLens: research use, no redistribution"))
+register(DatasetInfo("ml-100k-users", "features", "ml-100k", {},
+                     partial(_load_features, what="users"),
+                     "ML-100K user side features: binned age, gender, occupation one-hot",
+                     "GroupLens: research use, no redistribution"))
 register(DatasetInfo("ml-100k-libcml", "interactions", "ml-100k-libcml", files_of("ml-100k-libcml"),
                      _load_npz_split, "ML-100K positives with the LibCML authors' fixed 3:1:1 split",
                      "MovieLens terms", _THRESHOLD))
