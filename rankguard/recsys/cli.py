@@ -20,7 +20,7 @@ from rankguard.recsys.splits import ratio_split
 _TRAIN_FLAGS = ("model", "loss", "sampler", "dataset", "protocol", "epochs", "dim", "lr", "margin", "batch_size",
                 "weight_decay", "optimizer", "eval_every", "patience", "select_metric", "seed", "split_seed",
                 "n_negatives", "cov_weight", "constraint", "vectors", "diversity", "vector_rule", "user_vectors",
-                "diversity_form", "beta")
+                "diversity_form", "beta", "cold_start", "dropoutnet", "cold_candidates")
 # flags stored in TrainConfig.sampler_options rather than as fields of their own
 _SAMPLER_OPTION_FLAGS = ("beta",)
 
@@ -88,6 +88,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="DPCML user vectors: C free vectors, or projections P_c^T u of one embedding")
     t.add_argument("--diversity-form", choices=("paper", "pairs"), default=None,
                    help="DPCML regulariser: the paper's per-user band (default) or the authors' code's per-pair hinges")
+    t.add_argument("--cold-start", default=None, metavar="KIND:FRAC",
+                   help="hold out a seeded share of items or users as cold (items:0.2, users:0.2, or both "
+                        "comma-separated) and train DropoutNet on side features (ml-100k)")
+    t.add_argument("--dropoutnet", choices=("pre", "joint"), default=None,
+                   help="with --cold-start: pre = backbone first, then DropoutNet on frozen embeddings (default); "
+                        "joint = both trained together")
+    t.add_argument("--cold-candidates", choices=("all", "cold"), default=None,
+                   help="cold-item ranking over all items (default) or over cold items only")
     t.add_argument("--optimizer", choices=OPTIMIZERS.names(), default=None)
     t.add_argument("--eval-every", type=int, default=None)
     t.add_argument("--patience", type=int, default=None,
@@ -162,6 +170,16 @@ def run_train(args: argparse.Namespace) -> int:
     if target is None:
         return 0
     config, out, mode = target
+    if config.cold_start:   # cold start (rankguard.recsys.coldstart): its own split and report
+        from rankguard.recsys.coldstart import load_cold_split
+        from rankguard.recsys.coldstart.train import cold_table
+
+        result = train(config, load_cold_split(config.dataset, config.cold_start, seed=config.split_seed),
+                       out=out, mode=mode)
+        print(f"{config.method} + DropoutNet ({config.dropoutnet}) on {config.dataset}: test metrics (%):")
+        print(cold_table(result), end="")
+        print(f"run directory: {out}")
+        return 0
     split = load_split(config.dataset, seed=config.split_seed)
     result = train(config, split, out=out, mode=mode)
     print(f"{config.method} on {config.dataset}: best epoch {result.best_epoch}; test metrics (%):")

@@ -168,6 +168,12 @@ class TrainConfig:
     vector_rule: str = "fixed"
     user_vectors: str = "free"
     diversity_form: str = "paper"
+    #: cold start (issue #8, :mod:`rankguard.recsys.coldstart`): "" = off, "items:0.2", "users:0.2", both
+    cold_start: str = ""
+    #: DropoutNet regime with --cold-start: "pre" (backbone first, then DN on frozen embeddings) or "joint"
+    dropoutnet: str = "pre"
+    #: cold-item candidates: "all" (warm and cold items ranked together) or "cold" (cold items only)
+    cold_candidates: str = "all"
 
     def __post_init__(self) -> None:
         recipe_of(self.model)
@@ -201,6 +207,13 @@ class TrainConfig:
         if self.select_metric not in METRIC_KEYS:
             raise ValueError(f"--select-metric must be one of {', '.join(METRIC_KEYS)}, got {self.select_metric!r}")
         self._check_dpcml()
+        if self.cold_start:
+            from rankguard.recsys.coldstart.splits import parse_cold_start
+            parse_cold_start(self.cold_start)
+        if self.dropoutnet not in ("", "pre", "joint"):
+            raise ValueError(f"--dropoutnet must be pre or joint, got {self.dropoutnet!r}")
+        if self.cold_candidates not in ("all", "cold"):
+            raise ValueError(f"--cold-candidates must be all or cold, got {self.cold_candidates!r}")
 
     def _check_dpcml(self) -> None:
         dpcml = self.backbone == "dpcml"

@@ -115,6 +115,9 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
     """
     if dataset and not config.dataset:
         config.dataset = str(dataset)
+    if config.cold_start:   # cold start: DropoutNet over this backbone (rankguard.recsys.coldstart)
+        from rankguard.recsys.coldstart.train import train_cold
+        return train_cold(config, split, out=out, mode=mode, log=log)  # type: ignore[return-value]
     gens = Generators(config.seed)
     train_m = sp.csr_matrix(split.train)
     model = build_model(config, split.n_users, split.n_items, gens.torch, train=train_m)

@@ -1,0 +1,177 @@
+"""Cold-start training: DropoutNet over a backbone in the pre-training or the joint regime.
+
+``pre`` — the backbone first, by the existing trainer (:func:`rankguard.recsys.trainer.train`) on
+the warm split (its own run directory ``OUT/base``, selected on warm validation), then
+DropoutNet on the frozen backbone (:class:`DropoutNetObjective`), its epochs selected on the
+cold-validation ``select_metric`` (mean over the cold kinds).
+``joint`` — backbone and towers in one :func:`rankguard.training.fit` (:class:`JointObjective`),
+selected on the mean of the warm-validation and cold-validation ``select_metric``.
+
+The run directory ``OUT`` holds ``config.json`` (the :class:`TrainConfig` plus ``dropoutnet``
+settings), ``checkpoint.pt``, ``history.json``, ``metrics.json`` — the warm test metrics of the
+DropoutNet scores at the top level (warm users and items keep their preference input), plus
+``cold_item`` and/or ``cold_user`` objects with the same keys and ``base`` (the backbone's own warm
+test metrics, ``pre`` only) — ``report.md`` and ``status.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from rankguard.recsys.coldstart.dropoutnet import (DropoutNet, DropoutNetObjective, DropoutNetSettings,
+                                                   JointObjective)
+from rankguard.recsys.coldstart.evaluate import OBJECT, evaluate_cold
+from rankguard.recsys.coldstart.splits import ColdSplit
+from rankguard.recsys.data import Split
+from rankguard.recsys.evaluator import Evaluator
+from rankguard.recsys.recipes import METRIC_KEYS, TrainConfig
+from rankguard.runs import RunDir, markdown_table
+from rankguard.training import FitSettings, Generators, OptimizerSpec, fit_in_run
+
+REGIMES = ("pre", "joint")
+
+
+@dataclass
+class ColdResult:
+    """What :func:`train_cold` returns (``test_metrics`` are the warm ones, as the trainer's)."""
+
+    model: DropoutNet
+    test_metrics: dict[str, float]
+    cold_metrics: dict[str, dict[str, float]]
+    base_metrics: dict[str, float]
+    best_epoch: int
+    history: list[dict[str, Any]]
+
+
+def _features(split: ColdSplit, settings: DropoutNetSettings) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    if not settings.use_features:
+        return None, None
+    as_t = lambda x: None if x is None else torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
+    return as_t(split.user_features), as_t(split.item_features)
+
+
+def _warm(split: ColdSplit) -> Split:
+    return Split(split.train, split.val, split.test, name=split.name, notes=list(split.notes))
+
+
+def _masks(split: ColdSplit) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(split.cold_mask("users")), torch.from_numpy(split.cold_mask("items"))
+
+
+def train_cold(config: TrainConfig, split: ColdSplit, out: str | os.PathLike | None = None, mode: str = "new",
+               settings: DropoutNetSettings | None = None, log: Callable[[str], None] | None = print) -> ColdResult:
+    """Train DropoutNet over ``config``'s backbone on ``split`` in regime ``config.dropoutnet``."""
+    from rankguard.recsys.objectives import build_objective
+    from rankguard.recsys.trainer import Constrain, build_model, train
+
+    settings = settings or DropoutNetSettings()
+    regime = config.dropoutnet or "pre"
+    if regime not in REGIMES:
+        raise ValueError(f"--dropoutnet must be one of {', '.join(REGIMES)}, got {regime!r}")
+    if not isinstance(split, ColdSplit) or not split.kinds:
+        raise ValueError("cold-start training needs a ColdSplit with cold items or users (--cold-start items:0.2)")
+    run = RunDir.for_run(out, mode) if out is not None else None
+    base_config = dataclasses.replace(config, cold_start="", dropoutnet="")
+    gens = Generators(config.seed)
+    dn_rng = gens.add("dropoutnet", np.random.default_rng(config.seed + 1))
+    cold_u, cold_i = _masks(split)
+    protocol, candidates = config.protocol, config.cold_candidates
+    if run is not None:
+        run.save_json("config.json", {"method": config.method, "n_users": split.n_users, "n_items": split.n_items,
+                                      "data_notes": list(split.notes), **config.to_dict(),
+                                      "dropoutnet_settings": settings.to_dict()})
+        run.mark("running")
+    base_metrics: dict[str, float] = {}
+    if regime == "pre":
+        base_out = run.file("base") if run is not None else None
+        base_result = train(base_config, _warm(split), out=base_out, mode="overwrite" if mode == "overwrite" else "new",
+                            diagnostics=False, log=log)
+        base, base_metrics = base_result.model, base_result.test_metrics
+        for p in base.parameters():
+            p.requires_grad_(False)
+    else:
+        base = build_model(base_config, split.n_users, split.n_items, gens.torch, train=split.train)
+    users_f, items_f = _features(split, settings)
+    model = DropoutNet(base, users_f, items_f, hidden=settings.hidden, features_only=settings.features_only,
+                       generator=gens.torch)
+    dn_objective = DropoutNetObjective(split.train, split.warm_mask("users"), split.warm_mask("items"), settings, dn_rng)
+    warm_eval = Evaluator(_warm(split), protocol=protocol, block_size=config.eval_block_size)
+    metric = config.select_metric
+
+    def validate(m: DropoutNet) -> dict[str, float]:
+        fn = m.score_fn(cold_u, cold_i)
+        cold = evaluate_cold(split, fn, "val", protocol, candidates)
+        values = {f"{name}_{metric}": obj[metric] for name, obj in cold.items()}
+        select = float(np.nanmean(list(values.values())))
+        if regime == "joint":
+            warm = warm_eval.evaluate(fn, stage="val")[metric]
+            values[f"warm_{metric}"] = warm
+            select = float(np.nanmean([select, warm]))
+        return {"select": select, **values}
+
+    if regime == "pre":
+        objective: Any = dn_objective
+        optimizers = {"towers": OptimizerSpec(list(model.user_tower.parameters()) + list(model.item_tower.parameters()),
+                                              "adam", settings.lr)}
+        epochs, hooks = settings.epochs, []
+    else:
+        base_objective, _ = build_objective(
+            config.loss, config.sampler, split.train, gens.numpy, margin=config.margin, batch_size=config.batch_size,
+            n_negatives=config.n_negatives, cov_weight=config.cov_weight, sampler_options=config.sampler_options)
+        objective = JointObjective(base_objective, dn_objective, settings.joint_weight)
+        optimizers = {"model": OptimizerSpec(base.parameters(), config.optimizer, config.lr, config.weight_decay),
+                      "towers": OptimizerSpec(list(model.user_tower.parameters()) + list(model.item_tower.parameters()),
+                                              "adam", settings.lr)}
+        epochs, hooks = config.epochs, [Constrain()]
+    fit_settings = FitSettings(epochs=epochs, eval_every=1, patience=0, select_metric="select",
+                               desc=f"dropoutnet {regime} {config.method}")
+    fitted = fit_in_run(run, "rankguard recsys train", model, objective, fit_settings, optimizers=optimizers,
+                        validate=validate, generators=gens, resume=mode == "resume",
+                        extra_state={"config": config.to_dict()}, hooks=hooks, log=log)
+    model.eval()
+    fn = model.score_fn(cold_u, cold_i)
+    warm = warm_eval.evaluate(fn, stage="test")
+    test_metrics = {k: float(warm[k]) for k in METRIC_KEYS if k in warm}
+    cold = evaluate_cold(split, fn, "test", protocol, candidates)
+    result = ColdResult(model, test_metrics, cold, base_metrics, fitted.best_epoch, fitted.history)
+    if run is not None:
+        clean = lambda d: {k: (v if np.isfinite(v) else None) for k, v in d.items()}  # noqa: E731
+        payload: dict[str, Any] = clean(test_metrics)
+        payload.update({name: clean(obj) for name, obj in cold.items()})
+        if base_metrics:
+            payload["base"] = clean({k: base_metrics[k] for k in METRIC_KEYS if k in base_metrics})
+        run.save_json("history.json", fitted.history)
+        run.save_json("metrics.json", payload)
+        run.save_text("report.md", render_cold_report(config, result, settings, split))
+        run.mark("complete", best_epoch=fitted.best_epoch, epochs_run=fitted.epochs_run)
+    return result
+
+
+def cold_table(result: ColdResult, keys: tuple[str, ...] = ("P@3", "R@3", "NDCG@3", "AUC")) -> str:
+    """Markdown: one row per evaluated group (warm, cold items, cold users, backbone), percent."""
+    rows = [["warm (DropoutNet)", *[f"{100 * result.test_metrics[k]:.2f}" for k in keys]]]
+    for name, obj in result.cold_metrics.items():
+        rows.append([name, *[f"{100 * obj[k]:.2f}" for k in keys]])
+    if result.base_metrics:
+        rows.append(["warm (backbone)", *[f"{100 * result.base_metrics[k]:.2f}" for k in keys]])
+    return markdown_table(["group", *keys], rows)
+
+
+def render_cold_report(config: TrainConfig, result: ColdResult, settings: DropoutNetSettings, split: ColdSplit) -> str:
+    """``report.md`` of a cold-start run."""
+    lines = [f"# {config.method} + DropoutNet ({config.dropoutnet}) on {Path(config.dataset).name or 'data'}", "",
+             f"Cold start `{config.cold_start}`, candidates `{config.cold_candidates}`, protocol `{config.protocol}`; "
+             f"DropoutNet dropout {settings.dropout:g}, hidden {list(settings.hidden)}, best epoch {result.best_epoch} "
+             f"(selection on validation {config.select_metric}).", "", "## Test metrics (%)", "", cold_table(result),
+             "## Data", "", *[f"- {n}" for n in split.notes], ""]
+    return "\n".join(lines)
+
+
+__all__ = ["train_cold", "ColdResult", "cold_table", "REGIMES", "OBJECT"]
