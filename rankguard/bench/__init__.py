@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, str] = {
     "pairwise": "rankguard.bench.pairwise",
     "recsys_quality": "rankguard.bench.recsys_quality",
     "recsys_speed": "rankguard.bench.recsys_speed",
+    "cold_start": "rankguard.bench.cold_start",
 }
 # other `rankguard bench` actions (not benchmarks), same module interface
 ACTIONS: dict[str, str] = {
