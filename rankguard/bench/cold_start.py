@@ -74,7 +74,7 @@ def to_markdown(payload: dict[str, Any]) -> str:
 
     headers = ["method", *[f"{g} {k}" for g in GROUPS for k in KEYS], "backbone warm P@3", "s"]
     body = [[r["method"], *[cell(r[g][k]) for g in GROUPS for k in KEYS],
-             cell(r["base_warm"]["P@3"]) if r["base_warm"] else "–", r["seconds"]] for r in payload["rows"]]
+             cell(r["base_warm"]["P@3"]) if r["base_warm"] else "–", f"{r['seconds']:.1f}"] for r in payload["rows"]]
     rows = {r["method"]: r for r in payload["rows"]}
     dn = [m for m in rows if m.endswith("+DN")]
     base_rows = ("feature popularity", "features only (CML space)")
