@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "data": "rankguard.data.cli",
     "recsys": "rankguard.recsys.cli",
     "classify": "rankguard.classify.cli",
+    "rescore": "rankguard.rescoring.cli",
 }
 
 

@@ -60,7 +60,7 @@ def test_value_and_gradients_match_dense_and_closed_forms(seed, xi0):
     s, y, mem, ymem = _data(seed)
     s1 = s.clone().requires_grad_()
     xi1 = torch.tensor(xi0, dtype=torch.float64, requires_grad=True)
-    loss = adaptive_rank_loss(s1, y, mem, ymem, xi1)
+    loss = adaptive_rank_loss(s1, y, mem, ymem, xi=xi1)
     loss.backward()
     s2 = s.clone().requires_grad_()
     xi2 = torch.tensor(xi0, dtype=torch.float64, requires_grad=True)

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from rankguard._validation import binary_labels_tensor, check_reduction, check_scores_tensor
-from rankguard.functional.adaptive_rank import ORIGIN_CODE_NORMALIZER, adaptive_rank_loss
+from rankguard.functional.adaptive_rank import ORIGIN_CODE_NORMALIZER, SortedMemory, adaptive_rank_loss
 
 __all__ = ["AdaptiveRankLoss", "initial_memory_uniform"]
 
@@ -102,6 +102,7 @@ class AdaptiveRankLoss(nn.Module):
         self.memory_scores = scores.detach().to(torch.float64, copy=True)
         self.memory_labels = y.to(self.memory_scores.device).clone()
         self._online_scores, self._online_labels = [], []
+        self._sorted: SortedMemory | None = None      # sorted lazily once per memory (not per batch)
 
     def end_epoch(self) -> None:
         """Swap in the online batch scores recorded during the epoch (keeps the old memory if none)."""
@@ -134,10 +135,16 @@ class AdaptiveRankLoss(nn.Module):
 
     def forward(self, scores: torch.Tensor, labels: Any, index: Any = None) -> torch.Tensor:
         y = binary_labels_tensor(labels, "labels", length=scores.shape[0])
-        mem, lab = self._memory_view()
-        loss = adaptive_rank_loss(scores, y, mem.to(scores.device), lab.to(scores.device), self.xi,
-                                  normalizer=self.normalizer, detach_alpha=self.detach_alpha,
-                                  reduction=self.reduction)
+        if self.memory_subsample is None:
+            if getattr(self, "_sorted", None) is None or self._sorted.device != scores.device:
+                self._sorted = SortedMemory(self.memory_scores.to(scores.device), self.memory_labels.to(scores.device))
+            sorted_memory = self._sorted
+        else:
+            mem, lab = self._memory_view()
+            sorted_memory = SortedMemory(mem.to(scores.device), lab.to(scores.device))
+        loss = adaptive_rank_loss(scores, y, xi=self.xi, normalizer=self.normalizer,
+                                  detach_alpha=self.detach_alpha, reduction=self.reduction,
+                                  sorted_memory=sorted_memory)
         if self.training:
             self._online_scores.append(scores.detach().to(torch.float64).cpu())
             self._online_labels.append(y.cpu())
@@ -149,6 +156,7 @@ class AdaptiveRankLoss(nn.Module):
             key = prefix + name
             if key in state_dict:
                 setattr(self, name, torch.empty_like(state_dict[key]))
+        self._sorted = None
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
