@@ -154,3 +154,15 @@ def test_cli_acceptance_yeast_summary(tmp_path):
     s = json.loads((out / "summary.json").read_text())
     assert isinstance(s["accepted_psms"], int) and s["accepted_psms"] > 0
     assert set(s["by_threshold"]) == {"0.01", "0.05"}
+
+
+@needs_data
+def test_rescore_never_overwrites_an_earlier_result_silently(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["rescore", str(YEAST), "--out", str(out), "--loss", "svm"]) == 0
+    assert json.loads((out / "status.json").read_text())["status"] == "complete"
+    capsys.readouterr()
+    assert main(["rescore", str(YEAST), "--out", str(out), "--loss", "svm"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--overwrite" in err
+    assert main(["rescore", str(YEAST), "--out", str(out), "--loss", "svm", "--overwrite"]) == 0

@@ -10,6 +10,7 @@ vs q for rankguard and the best single feature), and prints a summary line.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 from rankguard.cli_args import finite_float
 from rankguard.rescoring.pipeline import LOSSES, MODELS, RescoreSettings, best_single_feature, rescore, summarise
 from rankguard.rescoring.readers import MatchTable, concat_tables, read_matches
-from rankguard.runs import atomic_write_text, write_json
+from rankguard.runs import RunDir, atomic_write_text, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--xi-floor", type=finite_float, default=0.0, help="ξ is kept >= this (0 = the note's rule)")
     p.add_argument("--fixed-xi", action="store_true", help="do not learn ξ")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output directory (created)")
+    p.add_argument("--out", required=True, help="output directory (must be new or empty)")
+    p.add_argument("--overwrite", action="store_true", help="replace the results already in --out")
     p.set_defaults(func=run, _parser=p)
 
 
@@ -109,7 +111,17 @@ def rescore_files(files: list[str], out: str | Path, settings: RescoreSettings, 
 def run(args: argparse.Namespace) -> int:
     settings = RescoreSettings(loss=args.loss, model=args.model, epochs=args.epochs, lr=args.lr, xi=args.xi,
                                xi_floor=args.xi_floor, learn_xi=not args.fixed_xi, seed=args.seed)
-    s = rescore_files(args.files, args.out, settings, args.train)
+    run_dir = RunDir.for_run(args.out, "overwrite" if args.overwrite else "new")   # never overwrite silently
+    run_dir.save_json("config.json", {"files": [str(Path(f).resolve()) for f in args.files],
+                                      "train": [str(Path(f).resolve()) for f in args.train or []],
+                                      **dataclasses.asdict(settings)})
+    run_dir.mark("running")
+    try:
+        s = rescore_files(args.files, args.out, settings, args.train)
+    except Exception as exc:
+        run_dir.mark("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    run_dir.mark("complete", accepted_psms=s["accepted_psms"])
     b = s["best_single_feature"]
     print(f"{s['accepted_psms']} accepted {s['unit']} and {s['accepted_peptides']} peptides at q <= 0.01 "
           f"({settings.loss}; best single feature {b['name']}: {b['accepted_psms']}); wrote {args.out}")
