@@ -42,7 +42,7 @@ import torch
 
 import numpy as np
 
-from rankguard.metrics.core import array_of, as_binary_labels, as_scores, cumsum, sort_descending_stable, sortable_keys
+from rankguard.metrics.core import as_binary_labels, as_scores, sort_descending_stable, sortable_keys
 from rankguard.metrics.topk import check_ks, metrics_from_positions
 
 __all__ = ["EMPTY_TARGET_ACTIONS", "retrieval_metrics", "retrieval_precision", "retrieval_recall",
@@ -95,67 +95,139 @@ def _segmented_order(preds: torch.Tensor, indexes: torch.Tensor) -> torch.Tensor
     return by_score[by_query] if n else by_score
 
 
-def _flatnonzero(x: Any) -> Any:
-    return np.flatnonzero(x) if isinstance(x, np.ndarray) else torch.nonzero(x).flatten()
+_CHUNK = 1 << 16  # elements per chunk of the CPU passes over the packed keys (small, reused buffers)
+_SIGN_FREE = 0x7FFFFFFF
 
 
-def _positions_packed(preds: torch.Tensor, target: torch.Tensor, indexes: torch.Tensor
+def _numpy_path(t: torch.Tensor) -> bool:
+    """CPU tensors take the chunked numpy passes; others (CUDA) whole-tensor torch operations."""
+    return t.device.type == "cpu"
+
+
+def _pack_sorted(preds: torch.Tensor, target: torch.Tensor, indexes: torch.Tensor, lo: int) -> torch.Tensor:
+    """``sort(query * 2**33 + (descending score key) * 2 + relevant)``, one int64 per document.
+
+    ``query = indexes - lo`` lies in ``[0, 2**30)``; the descending key is the float32 bit pattern made an
+    unsigned order key (``-0.0`` equal to ``+0.0``). On CPU the key is built chunk by chunk into the
+    one int64 array with small reused buffers (no full-size temporaries), then sorted in place by
+    value (numpy's SIMD sort); elsewhere with whole-tensor torch operations and ``torch.sort``.
+    """
+    if not _numpy_path(preds):
+        packed = sortable_keys(preds, descending=True).to(torch.int64) + 2 ** 31
+        packed <<= 1
+        packed |= target.to(torch.int64)
+        packed |= (indexes - lo) << 33
+        return torch.sort(packed).values
+    n = preds.shape[0]
+    f, y, q = preds.numpy(), target.numpy(), indexes.numpy()
+    packed = np.empty(n, dtype=np.int64)
+    m = min(_CHUNK, n)
+    fb, kb, qb = np.empty(m, np.float32), np.empty(m, np.int32), np.empty(m, np.int64)
+    for s in range(0, n, m):
+        e = min(s + m, n)
+        c = e - s
+        bits = np.add(f[s:e], np.float32(0.0), out=fb[:c]).view(np.int32)  # -0.0 -> +0.0
+        key = np.right_shift(bits, 31, out=kb[:c])
+        np.invert(key, out=key)
+        np.bitwise_and(key, _SIGN_FREE, out=key)
+        np.bitwise_xor(key, bits, out=key)  # = sortable_keys(descending=True) + 2**31, as uint32
+        out = packed[s:e]
+        np.left_shift(key.view(np.uint32), np.int64(1), out=out)
+        np.bitwise_or(out, y[s:e], out=out)
+        query = np.subtract(q[s:e], lo, out=qb[:c])
+        np.bitwise_or(out, np.left_shift(query, 33, out=query), out=out)
+    packed.sort()
+    return torch.from_numpy(packed)
+
+
+def _scan_packed(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(relevant, query starts, tie ends)`` of sorted packed keys: the positions of the relevant
+    documents, of the first document of each query, and each ``j`` where document ``j`` ties with
+    document ``j - 1`` (same query and score: the keys differ in the relevance bit at most)."""
+    n = packed.shape[0]
+    if not _numpy_path(packed):
+        changed = packed[1:] ^ packed[:-1]
+        return (torch.nonzero(packed & 1).flatten(),
+                torch.cat([changed.new_zeros(1), torch.nonzero(changed >= 2 ** 33).flatten() + 1]),
+                torch.nonzero(changed <= 1).flatten() + 1)
+    a = packed.numpy()
+    m = min(_CHUNK, n)
+    xb, flag = np.empty(m, np.int64), np.empty(m, np.bool_)
+    rel, starts, ties = [], [np.zeros(1, np.int64)], []
+    for s in range(0, n, m):
+        e = min(s + m, n)
+        c = e - s
+        rel.append(np.flatnonzero(np.bitwise_and(a[s:e], 1, out=flag[:c], casting="unsafe")) + s)
+        j = max(s, 1)  # pairs (j - 1, j), j in [max(s, 1), e)
+        if j < e:
+            x = np.bitwise_xor(a[j:e], a[j - 1:e - 1], out=xb[:e - j])
+            starts.append(np.flatnonzero(np.greater_equal(x, 2 ** 33, out=flag[:e - j])) + j)
+            ties.append(np.flatnonzero(np.less_equal(x, 1, out=flag[:e - j])) + j)
+    return tuple(torch.from_numpy(np.concatenate(parts)) if parts else torch.zeros(0, dtype=torch.int64)
+                 for parts in (rel, starts, ties))
+
+
+def _members(indexes: torch.Tensor, ids: torch.Tensor, lo: int) -> torch.Tensor:
+    """``torch.isin(indexes, ids)`` (``ids`` sorted, unique, ``>= lo``); on CPU, when the id span is
+    at most 8 bytes a document, one chunked lookup in a table of the ids instead."""
+    n = indexes.shape[0]
+    span = int(ids[-1]) - lo + 1
+    if not _numpy_path(indexes) or span > 8 * n:
+        return torch.isin(indexes, ids)
+    table = np.zeros(span + 1, dtype=np.bool_)  # offsets past the last id fall on table[span] (False)
+    table[ids.numpy() - lo] = True
+    q = indexes.numpy()
+    out = np.empty(n, dtype=np.bool_)
+    buf = np.empty(min(_CHUNK, n), dtype=np.int64)
+    for s in range(0, n, _CHUNK):
+        e = min(s + _CHUNK, n)
+        offset = np.subtract(q[s:e], lo, out=buf[:e - s])
+        np.take(table, np.minimum(offset, span, out=offset), out=out[s:e])
+    return torch.from_numpy(out)
+
+
+def _positions_packed(preds: torch.Tensor, target: torch.Tensor, indexes: torch.Tensor, lo: int
                       ) -> tuple[dict[str, torch.Tensor], int, torch.Tensor]:
     """:func:`_positions` for float32 scores and query ids spanning < 2**30, without a permutation.
 
-    One int64 per document, ``query * 2**33 + (descending score key) * 2 + relevant``, sorted by
-    value only (numpy's SIMD sort on CPU). A relevant document that ties with no other document of
-    its query then has position ``above + 1``; the few queries where a relevant document ties are
-    ranked again by :func:`_positions_sorted` (input position breaks their ties).
+    The documents sorted as packed keys (:func:`_pack_sorted`, values only) put each query's
+    documents together, by score descending. A relevant document that ties with no other document of
+    its query then sits at position ``index - query start + 1`` with ``above = position - 1`` and
+    ``upto = position``: one pass over the sorted keys (:func:`_scan_packed`) and binary searches of
+    the relevant documents, nothing per document beyond that. The few queries where a relevant
+    document ties are ranked again by :func:`_positions_sorted` (input position breaks their ties)
+    and their entries overwritten in place, so that the entries stay ordered by (query, position).
     """
     n = preds.shape[0]
-    device = preds.device
-    lo = indexes.min()
-    cpu = device.type == "cpu"
-    keys = array_of(sortable_keys(preds, descending=True))
-    packed = keys.astype(np.int64) if cpu else keys.to(torch.int64)
-    packed += 2 ** 31
-    packed <<= 1
-    packed |= array_of(target)
-    packed |= array_of(indexes - lo) << 33
-    packed = np.sort(packed) if cpu else torch.sort(packed).values
-    # keys are >= 0, so the xor of neighbours exceeds 1 (2**33 - 1) where the (query, score) pair (the query) changes
-    changed = packed[1:] ^ packed[:-1]
-    zero = changed[:1] * 0
-    join = np.concatenate if cpu else torch.cat
-    tie_starts = join([zero, _flatnonzero(changed > 1) + 1])
-    q_starts = join([zero, _flatnonzero(changed >= 2 ** 33) + 1])
-    rel = _flatnonzero(packed & 1)
-    search = np.searchsorted if cpu else torch.searchsorted
-    tie_of = search(tie_starts, rel, side="right") - 1
-    query_of = search(q_starts, rel, side="right") - 1
-    first = q_starts[query_of]
-    above = tie_starts[tie_of] - first
-    tie_stop = join([tie_starts[1:], zero + n])
-    upto = tie_stop[tie_of] - first
-    sizes = join([q_starts[1:], zero + n]) - q_starts
-    query_ids = packed[q_starts] >> 33
-    to_t = (lambda a: torch.from_numpy(np.ascontiguousarray(a))) if cpu else (lambda a: a)
-    entries = {"user": to_t(query_of), "pos": to_t(above + 1), "above": to_t(above), "upto": to_t(upto),
-               "n_candidates": to_t(sizes)}
-    query_ids = to_t(query_ids) + lo
-    tied = entries["upto"] - entries["above"] > 1
-    if bool(tied.any()):  # rank the queries with a tied relevant document again, stably
-        redo = torch.unique(entries["user"][tied])
-        members = torch.isin(indexes, query_ids[redo])
-        sub, _, _ = _positions_sorted(preds[members], target[members], indexes[members])
-        keep = ~torch.isin(entries["user"], redo)
-        sub["user"] = redo[sub["user"]]
-        for name in ("user", "pos", "above", "upto"):
-            entries[name] = torch.cat([entries[name][keep], sub[name]])
+    packed = _pack_sorted(preds, target, indexes, lo)
+    rel, q_starts, tie_ends = _scan_packed(packed)
+    query_of = torch.searchsorted(q_starts, rel, right=True) - 1
+    pos = rel - q_starts[query_of] + 1
+    entries = {"user": query_of, "pos": pos, "above": pos - 1, "upto": pos.clone(),
+               "n_candidates": torch.diff(q_starts, append=q_starts.new_full((1,), n))}
+    query_ids = (packed[q_starts] >> 33) + lo
+    if tie_ends.numel():  # documents in a tie: rank the queries with a tied relevant document again, stably
+        tied = torch.unique(torch.cat([tie_ends - 1, tie_ends]))
+        tied = tied[(packed[tied] & 1).bool()]
+        if tied.numel():
+            redo = torch.unique(torch.searchsorted(q_starts, tied, right=True) - 1)
+            members = _members(indexes, query_ids[redo], lo)
+            sub, _, _ = _positions_sorted(preds[members], target[members], indexes[members])
+            redone = torch.zeros(q_starts.shape[0], dtype=torch.bool, device=q_starts.device)
+            redone[redo] = True
+            # the same relevant documents, both ordered by query: overwrite their slots
+            slots = torch.nonzero(redone[query_of]).flatten()
+            for name in ("pos", "above", "upto"):
+                entries[name][slots] = sub[name]
     return entries, q_starts.shape[0], query_ids
 
 
 def _positions(preds: torch.Tensor, target: torch.Tensor, indexes: torch.Tensor
                ) -> tuple[dict[str, torch.Tensor], int, torch.Tensor]:
     """``(entries for metrics_from_positions, number of queries, query id of each query)``."""
-    if preds.dtype == torch.float32 and int(indexes.max() - indexes.min()) < 2 ** 30:
-        return _positions_packed(preds, target, indexes)
+    lo, hi = (int(v) for v in torch.aminmax(indexes))
+    if preds.dtype == torch.float32 and hi - lo < 2 ** 30:
+        return _positions_packed(preds, target, indexes, lo)
     return _positions_sorted(preds, target, indexes)
 
 
@@ -238,7 +310,7 @@ def _one(name: str, preds: Any, target: Any, indexes: Any, k: int | None, empty_
     entries, n_queries, query_ids = _positions(s, y, idx)
     ks = check_ks([k]) if k is not None else ()
     key = name if k is None else f"{name}@{k}"
-    values = metrics_from_positions(entries, n_queries, ks=ks, full=k is None)[key]
+    values = metrics_from_positions(entries, n_queries, ks=ks, full=(name,) if k is None else False)[key]
     return _reduce(values, query_ids, empty_target_action, _UNDEFINED.get(name, "relevant document"))
 
 

@@ -46,7 +46,7 @@ Example
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 import torch
@@ -267,16 +267,31 @@ def relevant_positions(scores: torch.Tensor, rel_user: torch.Tensor, rel_item: t
     return {"user": user, "item": item, "pos": pos, "above": above, "upto": upto, "n_candidates": n_cand}
 
 
+FULL_RANKING = ("MAP", "MRR", "AUC")
+
+
 def metrics_from_positions(entries: dict[str, torch.Tensor], n_users: int, ks: Sequence[int] = (),
-                           full: bool = True, keep: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                           full: bool | Collection[str] = True, keep: torch.Tensor | None = None
+                           ) -> dict[str, torch.Tensor]:
     """Per-user metrics from :func:`relevant_positions` output (optionally only entries in ``keep``).
 
-    Taking a subset of the relevant entries (e.g. tail items) re-uses the same ranking.
+    ``ks`` gives ``P@k``, ``R@k``, ``NDCG@k``; ``full`` the full-ranking metrics: ``True`` all of
+    ``MAP``, ``MRR``, ``AUC``, ``False`` none, or a collection of their names, and only those are
+    computed (MAP needs each entry's rank among its user's relevant items, MRR a per-user minimum,
+    AUC alone reads ``above`` / ``upto``). Taking a subset of the relevant entries (e.g. tail items)
+    re-uses the same ranking.
     """
+    wanted = set(FULL_RANKING if full is True else () if full is False else full)
+    if wanted - set(FULL_RANKING):
+        raise ValueError(f"`full` names metrics among {FULL_RANKING}, got {sorted(wanted - set(FULL_RANKING))}")
     user, pos = entries["user"], entries["pos"]
-    above, upto = entries["above"], entries["upto"]
+    above = upto = None
+    if "AUC" in wanted:
+        above, upto = entries["above"], entries["upto"]
     if keep is not None:
-        user, pos, above, upto = user[keep], pos[keep], above[keep], upto[keep]
+        user, pos = user[keep], pos[keep]
+        if above is not None:
+            above, upto = above[keep], upto[keep]
     device = pos.device
     f64 = torch.float64
     n_rel = torch.zeros(n_users, dtype=torch.int64, device=device).index_add_(0, user, torch.ones_like(user))
@@ -284,13 +299,13 @@ def metrics_from_positions(entries: dict[str, torch.Tensor], n_users: int, ks: S
     has_rel = n_rel > 0
     nan = torch.tensor(math.nan, dtype=f64, device=device)
     posf = pos.to(f64)
-    gain = 1.0 / torch.log2(posf + 1.0)
     out: dict[str, torch.Tensor] = {"n_relevant": n_rel, "n_candidates": entries["n_candidates"]}
 
     def per_user(values: torch.Tensor) -> torch.Tensor:
         return torch.zeros(n_users, dtype=f64, device=device).index_add_(0, user, values)
 
     if ks:
+        gain = 1.0 / torch.log2(posf + 1.0)
         # ideal_dcg[n] = sum_{p=1}^{n} 1/log2(p + 1), n = 0..max(ks)
         ideal_positions = torch.arange(1, max(ks) + 1, dtype=f64, device=device)
         ideal_dcg = torch.cat([torch.zeros(1, dtype=f64, device=device),
@@ -303,18 +318,25 @@ def metrics_from_positions(entries: dict[str, torch.Tensor], n_users: int, ks: S
         out[f"R@{k}"] = torch.where(has_rel, hits / k_rel.clamp(min=1), nan)
         out[f"NDCG@{k}"] = torch.where(has_rel, dcg / ideal.clamp(min=1e-300), nan)
 
-    if full:
-        # rank of each entry among its user's relevant items: sort the (few) positions per user
+    if "MAP" in wanted:
+        # rank of each entry among its user's relevant items: the entries ordered by (user, position)
+        # (already so when they come from one segmented sort: then no sort), a running count per user
         first = torch.zeros(n_users + 1, dtype=torch.int64, device=device)
         first[1:] = n_rel.cumsum(0)
-        order = torch.argsort(user * (int(pos.max()) + 1 if pos.numel() else 1) + pos)
-        user_s, pos_s = user[order], posf[order]
+        key = user * (int(pos.max()) + 1 if pos.numel() else 1) + pos
+        if key.numel() > 1 and not bool((key[1:] > key[:-1]).all()):
+            order = torch.argsort(key)
+            user_s, pos_s = user[order], posf[order]
+        else:
+            user_s, pos_s = user, posf
         rank_among = (torch.arange(user_s.numel(), device=device) - first[user_s] + 1).to(f64)
         ap = torch.zeros(n_users, dtype=f64, device=device).index_add_(0, user_s, rank_among / pos_s)
         out["MAP"] = torch.where(has_rel, ap / k_rel.clamp(min=1), nan)
+    if "MRR" in wanted:
         first_pos = torch.full((n_users,), math.inf, dtype=f64, device=device)
         first_pos.scatter_reduce_(0, user, posf, reduce="amin")
         out["MRR"] = torch.where(has_rel, 1.0 / first_pos, nan)
+    if "AUC" in wanted:
         n_c = entries["n_candidates"].to(f64)
         mean_position = (above + upto + 1).to(f64) / 2.0  # average position of the tie group
         rank_bottom = per_user(n_c[user] + 1.0 - mean_position)
