@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "recsys_quality": "rankguard.bench.recsys_quality",
     "recsys_speed": "rankguard.bench.recsys_speed",
     "cold_start": "rankguard.bench.cold_start",
+    "dpcml_ablation": "rankguard.bench.dpcml_ablation",
 }
 # other `rankguard bench` actions (not benchmarks), same module interface
 ACTIONS: dict[str, str] = {
