@@ -179,7 +179,7 @@ def to_markdown(payload: dict) -> str:
           f"`rankguard bench dpcml_ablation`" + (" (QUICK smoke run, not a result)" if payload["quick"] else "")
           + ("" if payload.get("complete", True) else " (PARTIAL: the run was still going or was interrupted)")
           + f"; all rows' training and evaluation took {total / 60:.1f} min ({payload['torch_threads']} torch "
-          f"thread(s), subnormal floats flushed to zero)" + (f"; rows {', '.join(kept)} kept from the previous run." if kept else ".")
+          f"thread(s))" + (f"; rows {', '.join(kept)} kept from the previous run." if kept else ".")
           + " " + environment_line(payload["environment"]), "",
           markdown_table(["variant", "seeds", "epochs", *SHOWN, "vectors used / C_u", "s / run"], body)]
     return "\n".join(md)
@@ -243,7 +243,7 @@ def write_payload(args: argparse.Namespace, runs: dict[str, dict], previous: dic
     rows, kept = merge_previous(copy.deepcopy(runs), previous, args.add_seeds)
     total = float(sum(sum(r["wall_seconds"]) for r in rows.values()))
     payload = {"benchmark": "dpcml_ablation", "dataset": DATASET, "protocol": "authors", "base_recipe": BASE,
-               "quick": args.quick, "seeds_run_now": seeds, "complete": done, "flush_denormal": True,
+               "quick": args.quick, "seeds_run_now": seeds, "complete": done,
                "metrics_are": "fractions in [0, 1]; null = no user qualifies; tail_* = items outside the 20% most "
                               "popular by training count; vectors_used = mean vectors nearest to >= 1 test item "
                               "per test user; active_vectors = mean C_u",
@@ -259,9 +259,6 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise SystemExit(f"--epochs must be >= 1, got {args.epochs}")
     torch.set_num_threads(args.threads)
-    # APA's inactive user vectors get no loss gradient, only weight decay, which shrinks them into
-    # subnormal floats; CPU arithmetic on those is slow (epochs 0.5 s -> 2.4 s by epoch 40 here)
-    torch.set_flush_denormal(True)
     seeds = args.seeds[:1] if args.quick else args.seeds
     epochs = QUICK_EPOCHS if args.quick else args.epochs
     split = load_split(DATASET)
