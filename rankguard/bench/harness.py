@@ -254,6 +254,14 @@ def write_results(out: str | os.PathLike, name: str, payload: Any, markdown: str
     return write_json(out / f"{name}.json", payload), atomic_write_text(out / f"{name}.md", markdown)
 
 
+def publish(out: str | os.PathLike, name: str, payload: Any, markdown: str) -> int:
+    """:func:`write_results`, then print the table and where it went; returns 0 (a benchmark's exit code)."""
+    json_path, md_path = write_results(out, name, payload, markdown)
+    print(markdown)
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
 def read_results(out: str | os.PathLike, name: str) -> dict[str, Any] | None:
     """``OUT/NAME.json`` as a dict, or ``None`` when there is none yet."""
     path = Path(out) / f"{name}.json"

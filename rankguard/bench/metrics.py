@@ -30,7 +30,7 @@ from typing import Any, Callable
 import torch
 
 from rankguard.bench.harness import (MeasuredRun, default_results_dir, environment_line, standalone_main,
-                                     time_interleaved, write_results)
+                                     publish, time_interleaved)
 from rankguard.metrics import average_precision, partial_auc, retrieval_map, retrieval_mrr, retrieval_ndcg, roc_auc
 from rankguard.progress import progress
 from rankguard.runs import markdown_table
@@ -238,11 +238,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report = run_benchmark(QUICK if args.quick else Sizes(), seed=args.seed, quick=args.quick)
-    md = to_markdown(report)
-    json_path, md_path = write_results(args.out, "metrics", report, md)
-    print(md)
-    print(f"wrote {json_path} and {md_path}")
-    return 0
+    return publish(args.out, "metrics", report, to_markdown(report))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ from typing import Callable
 import torch
 
 from rankguard.bench.harness import (ENGINE_BURST_S, MeasuredRun, Timing, default_results_dir, environment_line,
-                                     rel_diff, standalone_main, time_interleaved, write_results)
+                                     publish, rel_diff, standalone_main, time_interleaved)
 from rankguard.bench.references import dense_soap_step, dense_squared_hinge_mean
 from rankguard.functional.pairwise import pairwise_loss
 from rankguard.losses.ap import APLoss
@@ -264,11 +264,7 @@ def run(args: argparse.Namespace) -> int:
     if args.full_dense:
         sizes = dataclasses.replace(sizes, soap_dense_blocks=None)
     report = run_benchmark(sizes, seed=args.seed, quick=args.quick)
-    md = to_markdown(report)
-    json_path, md_path = write_results(args.out, "pairwise", report, md)
-    print(md)
-    print(f"wrote {json_path} and {md_path}")
-    return 0
+    return publish(args.out, "pairwise", report, to_markdown(report))
 
 
 def main(argv: list[str] | None = None) -> int:
