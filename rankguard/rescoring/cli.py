@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train", nargs="+", metavar="FILE", default=None,
                    help="train once on these files and score FILE… (default: 3-fold cross-validation)")
     p.add_argument("--loss", choices=LOSSES, default="adaptive-rank")
-    p.add_argument("--model", choices=MODELS, default="linear")
+    p.add_argument("--model", choices=MODELS, default=RescoreSettings.model)
+    p.add_argument("--iterations", type=int, default=RescoreSettings.iterations,
+                   help="Percolator iterations of the confident-target set (torch losses)")
     p.add_argument("--epochs", type=int, default=RescoreSettings.epochs)
     p.add_argument("--lr", type=finite_float, default=RescoreSettings.lr)
     p.add_argument("--xi", type=finite_float, default=RescoreSettings.xi, help="adaptive-rank margin ξ₀")
@@ -110,6 +112,7 @@ def rescore_files(files: list[str], out: str | Path, settings: RescoreSettings, 
 
 def run(args: argparse.Namespace) -> int:
     settings = RescoreSettings(loss=args.loss, model=args.model, epochs=args.epochs, lr=args.lr, xi=args.xi,
+                               iterations=args.iterations,
                                xi_floor=args.xi_floor, learn_xi=not args.fixed_xi, seed=args.seed)
     run_dir = RunDir.for_run(args.out, "overwrite" if args.overwrite else "new")   # never overwrite silently
     run_dir.save_json("config.json", {"files": [str(Path(f).resolve()) for f in args.files],

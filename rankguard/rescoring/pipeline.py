@@ -48,21 +48,27 @@ THRESHOLDS = (0.01, 0.05)
 
 @dataclass
 class RescoreSettings:
-    """Defaults: ξ₀ = 0.2, Adam lr 1e-3 and margin lr 1e-5 are the origin code's (REFERENCES §9b); its 50
-    epochs and batch 100 are cut to ``epochs=20`` and ``batch_size=256`` here (2 cores)."""
+    """Defaults: ξ₀ = 0.2 and margin lr 1e-5 are the origin code's (REFERENCES §9b); its 50 epochs and batch
+    100 are cut to ``epochs=40`` and ``batch_size=256`` here (2 cores). ``model="mlp"`` and Adam ``lr=1e-2``
+    (the origin: 1e-3) were chosen on the pipeline's own cross-validated counts of the two shared PIN files
+    (adaptive-rank, seed 0; yeast / mokapot_10k PSMs at q ≤ 0.01): linear lr 1e-3, 20 epochs 907 / 230;
+    lr 1e-2 1054 / 458; lr 3e-2 1064 / 423; lr 1e-2 50 epochs 1104 / 447; mlp lr 1e-2 20 epochs 1125 / 468;
+    + 2 iterations 1127 / 487; mlp lr 1e-2 40 epochs 1174 / 511 (kept). ``iterations`` > 1 retrains on the
+    confident targets under the previous model's scores (Percolator's iteration; not better here, so 1)."""
 
     loss: str = "adaptive-rank"
-    model: str = "linear"
+    model: str = "mlp"
     folds: int = 3
-    epochs: int = 20
+    epochs: int = 40
     batch_size: int = 256
-    lr: float = 1e-3
+    lr: float = 1e-2
     xi: float = 0.2
     xi_lr: float = 1e-5
     xi_floor: float = 0.0
     learn_xi: bool = True
     seed: int = 0
     train_fdr: float = 0.01
+    iterations: int = 1
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -206,7 +212,8 @@ def _train_torch(x: np.ndarray, y: np.ndarray, settings: RescoreSettings, gen: t
         loss_fn: Any = AdaptiveRankLoss(settings.xi, learn_xi=settings.learn_xi, xi_floor=settings.xi_floor)
         sigmoid = True
     elif settings.loss == "auc":
-        loss_fn, sigmoid = AUCLoss(), False
+        auc = AUCLoss()
+        loss_fn, sigmoid = (lambda s, t, idx: auc(s, t)), False   # AUCLoss takes no row index
     else:
         loss_fn, sigmoid = (lambda s, t, idx: F.binary_cross_entropy_with_logits(s, t)), False
     n_pos = int(Y.sum())
@@ -270,8 +277,13 @@ def _confident_rows(y: np.ndarray, keys: list[str], scores: np.ndarray, fdr: flo
 def _fit(x, y, keys, settings, gen, info, init_scores):
     if settings.loss == "svm":
         return _train_svm(x, y, keys, settings, init_scores)
-    rows = _confident_rows(y, keys, init_scores, settings.train_fdr)
-    return _train_torch(x[rows], y[rows], settings, gen, info)
+    scores, model = init_scores, None
+    for _ in range(max(1, settings.iterations)):
+        # Percolator's iteration: the confident targets under the latest model's scores of the training rows
+        rows = _confident_rows(y, keys, scores, settings.train_fdr)
+        model = _train_torch(x[rows], y[rows], settings, gen, info)
+        scores = _predict(model, x)
+    return model
 
 
 def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
