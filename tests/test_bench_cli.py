@@ -33,7 +33,7 @@ def bench_main(argv: list[str]) -> int:
 def test_every_benchmark_and_action_is_registered():
     parser = argparse.ArgumentParser(prog="rankguard")
     bench.register(parser.add_subparsers(dest="command"))
-    names = ("pairwise", "recsys_quality", "recsys_speed", "metrics", "noisy_labels", "dpcml_ablation", "cold_start")
+    names = ("pairwise", "recsys_quality", "recsys_speed", "metrics", "noisy_labels", "dpcml_ablation", "cold_start", "rescoring")
     for name in (*names, "readme"):
         args = parser.parse_args(["bench", name])
         assert callable(args.func)

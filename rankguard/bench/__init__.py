@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "recsys_speed": "rankguard.bench.recsys_speed",
     "cold_start": "rankguard.bench.cold_start",
     "dpcml_ablation": "rankguard.bench.dpcml_ablation",
+    "rescoring": "rankguard.bench.rescoring",
 }
 # other `rankguard bench` actions (not benchmarks), same module interface
 ACTIONS: dict[str, str] = {

@@ -4,6 +4,8 @@ without the engine"). One copy each, here; the tests keep their own independent 
 
 * :func:`dense_squared_hinge_mean` — the full n⁺×n⁻ squared-hinge pair matrix;
 * :func:`dense_soap_step` — one LibAUC-style dense SOAP (AP) step, forward and backward;
+* :func:`dense_adaptive_rank_step` — one adaptive-rank step through the dense B×M pair matrix, in chunks
+  of memory columns;
 * :func:`naive_triplet_loss` — the SFCML loss as a mean over an explicit list of every
   (user, positive, negative) triplet.
 """
@@ -97,3 +99,43 @@ def naive_triplet_loss(scores: torch.Tensor, pos_mask: torch.Tensor, margin: flo
         denom = (n_pos[start:start + chunk] * n_neg[start:start + chunk]).clamp(min=1).to(s.dtype)
         total = total + (per_row / denom)[valid[start:start + chunk]].sum()
     return total / valid.sum()
+
+
+def dense_adaptive_rank_step(scores: torch.Tensor, labels: torch.Tensor, memory_scores: torch.Tensor,
+                             memory_labels: torch.Tensor, xi: torch.Tensor, chunk: int,
+                             max_chunks: int | None = None) -> torch.Tensor:
+    """One adaptive-rank step (the note's form: pair normalisers, α_i detached), forward AND backward,
+    through the dense B×M pair matrix built ``chunk`` memory columns at a time (never all of it).
+
+    ``scores`` ``[B]`` and ``xi`` (0-d) require grad; ``labels`` ``[B]`` / ``memory_labels`` ``[M]`` bool.
+    L₁ = Σ_{i∈T, j∈D_prev} α_i max(0, m_j − s_i + ξ)² / (|T|·|D_prev|), L₂ = Σ_{i∈D, j∈T_prev}
+    max(0, s_i − m_j + ξ)² / (|D|·|T_prev|), α_i = exp(−max(0, s_i − max D_prev)). Every chunk is a masked
+    B×chunk matrix (identical work per chunk); each chunk's part is back-propagated at once, so
+    ``scores.grad``/``xi.grad`` accumulate. ``max_chunks`` stops after that many chunks (timing a known
+    fraction of the work). Returns the loss value (of the chunks done).
+
+    >>> s = torch.tensor([0.6, 0.3], dtype=torch.float64, requires_grad=True)
+    >>> xi = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    >>> m = torch.tensor([0.5, 0.4], dtype=torch.float64); ym = torch.tensor([True, False])
+    >>> round(float(dense_adaptive_rank_step(s, torch.tensor([True, False]), m, ym, xi, 1)), 6)
+    0.018187
+    """
+    y = labels.bool()
+    ym = memory_labels.bool()
+    n_t, n_d = int(y.sum()), int((~y).sum())
+    n_pt, n_pd = int(ym.sum()), int((~ym).sum())
+    top = memory_scores[~ym].max() if n_pd else torch.tensor(float("inf"), dtype=memory_scores.dtype)
+    alpha = torch.exp(-torch.clamp(scores.detach() - top, min=0.0))
+    w1 = torch.where(y, alpha, torch.zeros_like(alpha))[:, None] / max(n_t * n_pd, 1)
+    w2 = (~y).to(scores.dtype)[:, None] / max(n_d * n_pt, 1)
+    total = torch.zeros((), dtype=scores.dtype)
+    starts = range(0, memory_scores.shape[0], chunk)
+    for start in starts if max_chunks is None else starts[:max_chunks]:
+        m = memory_scores[start:start + chunk].detach()[None, :]
+        dec = (~ym[start:start + chunk]).to(scores.dtype)[None, :]
+        s = scores[:, None]
+        part = ((w1 * dec) * torch.clamp(m - s + xi, min=0).pow(2)).sum() \
+            + ((w2 * (1.0 - dec)) * torch.clamp(s - m + xi, min=0).pow(2)).sum()
+        part.backward()
+        total += part.detach()
+    return total
