@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from rankguard.bench.harness import (ENGINE_BURST_S, MeasuredRun, default_results_dir, environment_line, rel_diff,
-                                     standalone_main, time_interleaved, timed_call, write_results)
+                                     publish, standalone_main, time_interleaved, timed_call)
 from rankguard.bench.references import dense_adaptive_rank_step
 from rankguard.functional.adaptive_rank import sort_memory
 from rankguard.losses import AdaptiveRankLoss
@@ -225,11 +225,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     sizes = QUICK if args.quick else Sizes()
     report = run_benchmark(sizes, Path(args.data), seed=args.seed, quick=args.quick)
-    md = to_markdown(report)
-    json_path, md_path = write_results(args.out, "rescoring", report, md)
-    print(md)
-    print(f"wrote {json_path} and {md_path}")
-    return 0
+    return publish(args.out, "rescoring", report, to_markdown(report))
 
 
 def main(argv: list[str] | None = None) -> int:
