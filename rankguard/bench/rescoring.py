@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rankguard.bench.harness import (ENGINE_BURST_S, MeasuredRun, default_results_dir, environment_line, rel_diff,
-                                     publish, standalone_main, time_interleaved, timed_call)
+from rankguard.bench.harness import (MeasuredRun, default_results_dir, environment_line, publish, rel_diff,
+                                     standalone_main, time_interleaved)
 from rankguard.bench.references import dense_adaptive_rank_step
 from rankguard.functional.adaptive_rank import sort_memory
 from rankguard.losses import AdaptiveRankLoss

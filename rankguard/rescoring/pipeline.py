@@ -25,7 +25,7 @@ with D/(T + 1) ≤ threshold). Deterministic for a seed: every draw comes from g
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
