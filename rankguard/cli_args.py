@@ -68,3 +68,23 @@ def run_target(args: argparse.Namespace, given: dict[str, Any], build: Callable[
     if mode == "new":
         RunDir.for_run(out, mode)   # refuse an earlier run before loading any data
     return config, out, mode
+
+
+def check_int_flags(config: Any, names: tuple[str, ...], minimum: int) -> None:
+    """Each ``config.<name>`` must be an integer ``>= minimum``; else one error naming ``--name``."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"--{name.replace('_', '-')} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_number_flags(config: Any, names: tuple[str, ...], low: float = 0.0, strict: bool = False) -> None:
+    """Each ``config.<name>`` must be a finite number ``> low`` (``strict``) or ``>= low``; else one error
+    naming ``--name``."""
+    for name in names:
+        value = getattr(config, name)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+            and (value > low if strict else value >= low)
+        if not ok:
+            raise ValueError(f"--{name.replace('_', '-')} must be a finite number {'>' if strict else '>='} "
+                             f"{low:g}, got {value!r}")

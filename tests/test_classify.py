@@ -105,3 +105,13 @@ def test_resume_equals_uninterrupted_with_aldr_state(tmp_path):
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert torch.equal(a["objective"]["lam"], b["objective"]["lam"])
     assert resumed.metrics["top1_accuracy"] == whole.metrics["top1_accuracy"]
+
+
+@pytest.mark.parametrize("flag,value", [("--lr", "0"), ("--patience", "-1"), ("--momentum", "-0.5"),
+                                        ("--epochs", "0"), ("--weight-decay", "-1")])
+def test_bad_numbers_are_one_line_errors_naming_the_flag_and_write_nothing(tmp_path, capsys, flag, value):
+    out = tmp_path / "run"
+    assert main(["classify", "train", "--dataset", "digits", "--loss", "ce", flag, value, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and flag in err, err
+    assert not out.exists()

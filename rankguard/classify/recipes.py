@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from torch import nn
 
+from rankguard.cli_args import check_int_flags, check_number_flags
 from rankguard.losses.ldr import (ALDRKLLoss, CrossEntropyLoss, FocalLoss, GCELoss, LabelSmoothingLoss, LDRKLLoss,
                                   MAELoss, SCELoss)
 from rankguard.registry import Registry
@@ -86,10 +87,10 @@ class ClassifyConfig:
                              f"{self.loss} (its options: {allowed})")
         if self.noise_seed is None:
             self.noise_seed = self.seed
-        for name in ("epochs", "batch_size", "eval_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
+        check_int_flags(self, ("epochs", "batch_size", "eval_every"), 1)
+        check_int_flags(self, ("patience", "seed", "split_seed"), 0)
+        check_number_flags(self, ("lr",), strict=True)
+        check_number_flags(self, ("momentum", "weight_decay"))
 
     @property
     def resolved_loss_options(self) -> dict[str, Any]:

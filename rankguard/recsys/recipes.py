@@ -24,12 +24,12 @@ still rising at epoch ~300; that choice, not the loss or the model, was the gap 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from rankguard.functional.dpcml import DIVERSITY_FORMS
 from rankguard.recsys.dpcml import CONSTRAINTS, USER_VECTORS, VECTOR_RULES, check_diversity
+from rankguard.cli_args import check_int_flags, check_number_flags
 from rankguard.recsys.evaluator import PROTOCOLS
 from rankguard.recsys.models import MODELS
 from rankguard.recsys.objectives import ALL_PAIRS, LOSSES, check_loss_sampler
@@ -186,22 +186,10 @@ class TrainConfig:
             if self.sampler == ALL_PAIRS:
                 raise ValueError(f"sampler options {sorted(self.sampler_options)} given, but --sampler all samples nothing")
             SAMPLERS.get(self.sampler).check_options(**self.sampler_options)
-        for name in ("dim", "batch_size", "epochs", "eval_every", "n_negatives", "eval_block_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
-        for name in ("patience", "seed", "split_seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 0, got {value!r}")
-        for name, low, strict in (("lr", 0.0, True), ("margin", 0.0, False), ("weight_decay", 0.0, False),
-                                  ("cov_weight", 0.0, False)):
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-                and (value > low if strict else value >= low)
-            if not ok:
-                raise ValueError(f"--{name.replace('_', '-')} must be a finite number {'>' if strict else '>='} "
-                                 f"{low:g}, got {value!r}")
+        check_int_flags(self, ("dim", "batch_size", "epochs", "eval_every", "n_negatives", "eval_block_size"), 1)
+        check_int_flags(self, ("patience", "seed", "split_seed"), 0)
+        check_number_flags(self, ("lr",), strict=True)
+        check_number_flags(self, ("margin", "weight_decay", "cov_weight"))
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
         if self.select_metric not in METRIC_KEYS:
