@@ -1,20 +1,31 @@
-"""Top-1 accuracy under label noise: LDR-KL / ALDR-KL vs CE, LS, focal, GCE, SCE, MAE (issue #10).
+"""Top-1 accuracy under label noise: LDR-KL / ALDR-KL vs CE, LS, focal, GCE, SCE, MAE (issue #10),
+and the suspected-label rankings on out-of-fold predictions beside cleanlab's ``find_label_issues``.
 
-    RANKGUARD_DATA=/work/shared/data rankguard bench noisy_labels                      # default table
+    RANKGUARD_DATA=/work/shared/data rankguard bench noisy_labels                      # the default table
     RANKGUARD_DATA=/work/shared/data rankguard bench noisy_labels --datasets digits --noises uniform:0.2 \\
-        uniform:0.6 pairflip:0.2                                                      # more rows, merged in
+        --epochs 30                                                                   # one row set, merged in
     rankguard bench noisy_labels --quick --out /tmp/q                                 # smoke run
 
-For every (dataset, noise, loss) cell: a small grid (:data:`GRIDS`: learning rate × one loss
-parameter) is tried on seed 0 and the point with the best top-1 accuracy on the *noisy* validation
-split is kept (the clean test labels are never looked at); seeds 0, 1, 2 are then trained with it
-(seed s: test fold s of a stratified 5-fold partition for digits/letter, noise drawn with seed s,
-model and batches with seed s; seed 0 reuses its tuning run). Each run keeps its best epoch by
-noisy-validation top-1. Cells show clean-test top-1 mean ± sample std (ddof=1) over the seeds.
+Default settings: digits, letter and MNIST (5k training pool, official 10k test set) with noise
+none, uniform 0.4 and pair-flip 0.4, plus uniform 0.2 / 0.6 and pair-flip 0.2 on digits
+(:data:`NOISES`, :data:`EXTRA_NOISES`); epochs per dataset :data:`EPOCHS` (100, the paper's, where
+the 45-minute single-thread budget allows). For every (dataset, noise, loss) cell: a small grid
+(:data:`LRS` × one loss parameter from :data:`GRIDS`, the same for every dataset) is tried on seed 0
+and the point with the best top-1 accuracy on the *noisy* validation split is kept (the clean test
+labels are never looked at); seeds 0, 1, 2 are then trained with it (seed s: test fold s of a
+stratified 5-fold partition for digits/letter, noise drawn with seed s, model and batches with
+seed s; seed 0 reuses its tuning run). Each run keeps its best epoch by noisy-validation top-1.
+Cells show clean-test top-1 mean ± sample std (ddof=1) over the seeds.
+
+For the losses in :data:`OOF_LOSSES` on noisy settings, each seed's training set is also scored
+out-of-fold (:mod:`rankguard.classify.oof`: 5-fold cross-validation with the same model, loss,
+chosen hyper-parameters and epochs) and the suspected-label rankings on those predictions are
+compared with cleanlab's on the same predicted probabilities (cleanlab is the ``bench`` extra;
+without it the cleanlab columns say "not installed").
 
 Results merge across invocations: ``results/noisy_labels.json`` keeps every cell ever run (a
-re-run cell replaces its old row), so the default table and extra noise levels can be produced by
-separate commands. The Markdown table states the epochs and the wall time of the rows shown.
+re-run cell replaces its old row), so settings can be produced by separate commands. The Markdown
+states the epochs per dataset and the wall time of the rows shown.
 """
 
 from __future__ import annotations
@@ -34,8 +45,14 @@ from rankguard.stats import mean_std
 
 NAME = "noisy_labels"
 LOSS_ORDER = ("ce", "ls", "focal", "gce", "sce", "mae", "ldr-kl", "aldr-kl")
-DATASETS = ("digits", "letter")
+DATASETS = ("digits", "letter", "mnist")
 NOISES = ("none", "uniform:0.4", "pairflip:0.4")
+#: noise levels run on one dataset only, beside :data:`NOISES` (the issue's extra digits settings)
+EXTRA_NOISES: dict[str, tuple[str, ...]] = {"digits": ("uniform:0.2", "uniform:0.6", "pairflip:0.2")}
+#: default epochs per run and dataset (the paper: 100); MNIST reduced to fit the 45-minute CPU budget
+EPOCHS: dict[str, int] = {"digits": 100, "letter": 100, "mnist": 20}
+#: losses whose out-of-fold predictions are ranked against cleanlab (noisy settings only)
+OOF_LOSSES = ("ce", "aldr-kl")
 #: learning rates tried for every loss (SGD, momentum 0.9)
 LRS = (0.01, 0.1)
 #: per loss: the one option tuned beside the learning rate (values from the papers' ranges)
@@ -45,6 +62,11 @@ GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
     "aldr-kl": {"lam0": (1.0, 10.0)},
 }
 QUICK_EPOCHS = 3
+#: out-of-fold folds of a --quick run (a full run uses rankguard.classify.oof.OOF_FOLDS, cleanlab's default 5)
+QUICK_OOF_FOLDS = 2
+PAPER_EPOCHS = 100
+#: wall-clock budget of the default run (minutes, 1 torch thread), which sets :data:`EPOCHS`
+BUDGET_MINUTES = 45
 
 
 def grid_points(loss: str, lrs: tuple[float, ...] = LRS) -> list[dict[str, Any]]:
@@ -59,8 +81,15 @@ def grid_points(loss: str, lrs: tuple[float, ...] = LRS) -> list[dict[str, Any]]
             for lr in lrs for values in itertools.product(*(opts[n] for n in names))]
 
 
-def run_cell(dataset: str, noise: str, loss: str, seeds: list[int], epochs: int, lrs: tuple[float, ...]) -> dict:
-    """Tune on seeds[0] (noisy validation), then train every seed at the chosen point."""
+def run_cell(dataset: str, noise: str, loss: str, seeds: list[int], epochs: int, lrs: tuple[float, ...],
+             oof: dict[str, Any] | None = None) -> dict:
+    """Tune on seeds[0] (noisy validation), then train every seed at the chosen point.
+
+    ``oof`` (``{"seeds": [...], "folds": k}``, or None): for those seeds, also the out-of-fold
+    suspected-label quality (:func:`rankguard.classify.oof.oof_suspect_quality`, with cleanlab when
+    installed) at the chosen point, on the same split.
+    """
+    from rankguard.classify.oof import oof_suspect_quality
     from rankguard.classify.recipes import ClassifyConfig
     from rankguard.classify.trainer import train
     from rankguard.training import TrainingDiverged
@@ -82,22 +111,44 @@ def run_cell(dataset: str, noise: str, loss: str, seeds: list[int], epochs: int,
     if first is None:
         raise TrainingDiverged(f"{dataset} {noise} {loss}: every grid point diverged")
     results = [first] + [train(config(s, best_point), log=None) for s in seeds[1:]]
+    train_wall = time.perf_counter() - t0
     per_seed = []
     for seed, res in zip(seeds, results):
         m = res.metrics
         ranks = m["suspected_labels"].get("rankings", {})
-        per_seed.append({"seed": seed, "top1_accuracy": m["top1_accuracy"], "top5_accuracy": m.get("top5_accuracy"),
-                         "val_noisy_top1": m["val_noisy"].get("top1_accuracy"), "best_epoch": m["best_epoch"],
-                         "train_noise_rate": m["train_noise_rate"],
-                         "suspects_precision": {k: v["precision_at_n"] for k, v in ranks.items()},
-                         "suspects_auroc": {k: v["auroc"] for k, v in ranks.items()}})
+        entry = {"seed": seed, "top1_accuracy": m["top1_accuracy"], "top5_accuracy": m.get("top5_accuracy"),
+                 "val_noisy_top1": m["val_noisy"].get("top1_accuracy"), "best_epoch": m["best_epoch"],
+                 "train_noise_rate": m["train_noise_rate"],
+                 "suspects_precision": {k: v["precision_at_n"] for k, v in ranks.items()},
+                 "suspects_auroc": {k: v["auroc"] for k, v in ranks.items()}}
+        if oof and noise != "none" and seed in oof["seeds"]:
+            try:
+                entry["oof"] = oof_suspect_quality(config(seed, best_point), res.split, oof["folds"], seed)
+            except TrainingDiverged as exc:   # a fold model diverged: say so in the row, keep the table
+                entry["oof"] = {"diverged": str(exc).splitlines()[0]}
+        per_seed.append(entry)
     wall = time.perf_counter() - t0
     print(f"{dataset} {noise} {loss}: {mean_std_cell([r['top1_accuracy'] for r in per_seed])} "
-          f"(lr {best_point['lr']:g} {best_point['loss_options']}; {wall:.0f} s)", flush=True)
+          f"(lr {best_point['lr']:g} {best_point['loss_options']}; {train_wall:.0f} s + {wall - train_wall:.0f} s "
+          f"out-of-fold)", flush=True)
     return {"dataset": dataset, "noise": noise, "loss": loss, "epochs": epochs, "seeds": seeds,
             "grid": {"lr": list(lrs), **{k: list(v) for k, v in GRIDS[loss].items()}},
             "chosen": best_point, "chosen_val_noisy_top1": best_val,
-            "grid_val_noisy_top1": [[p, v if np.isfinite(v) else None] for v, p, _ in tried], "per_seed": per_seed, "wall_seconds": wall}
+            "grid_val_noisy_top1": [[p, v if np.isfinite(v) else None] for v, p, _ in tried], "per_seed": per_seed,
+            "oof_folds": oof["folds"] if oof and any("oof" in e for e in per_seed) else None,
+            "train_wall_seconds": train_wall, "wall_seconds": wall}
+
+
+def grid_text() -> str:
+    """The tuning grids in words (for the table notes).
+
+    >>> grid_text().startswith("lr ∈ {0.01, 0.1} × (ce: —; ")
+    True
+    """
+    fmt = lambda vals: "{" + ", ".join(f"{v:g}" for v in vals) + "}"  # noqa: E731
+    per_loss = "; ".join(f"{l}: " + (", ".join(f"{k} ∈ {fmt(v)}" for k, v in GRIDS[l].items()) or "—")
+                         for l in LOSS_ORDER)
+    return f"lr ∈ {fmt(LRS)} × ({per_loss})"
 
 
 def _key(row: dict) -> str:
@@ -115,17 +166,25 @@ def to_markdown(payload: dict) -> str:
     md = ["# Top-1 accuracy under label noise (LDR-KL, ALDR-KL and baselines)", "",
           f"Clean-test top-1 accuracy in percent, mean ± {STD_NOTE} over seeds; noise on the training pool only "
           "(uniform: label replaced by one of the other classes; pairflip: y → y+1 mod K). MLP 128-128, SGD "
-          "momentum 0.9, batch 64, weight decay 5e-4; per cell the learning rate (and one loss parameter, see "
-          "`GRIDS` in `rankguard/bench/noisy_labels.py`) chosen on seed 0's *noisy* validation split (20% of the "
-          "pool), best epoch by noisy-validation top-1. Seed s: test fold s of a stratified 5-fold partition "
-          "(a partial cross-validation: 3 of 5 folds), noise and initialisation drawn with seed s. "
+          "momentum 0.9, batch 64, weight decay 5e-4; per cell the learning rate and one loss parameter chosen "
+          f"on seed 0's *noisy* validation split (20% of the pool) from the grid {grid_text()}, "
+          "the same for every dataset and noise; best epoch by noisy-validation top-1. Seed s: digits/letter "
+          "test fold s of a stratified 5-fold partition (a partial cross-validation: 3 of 5 folds), MNIST the "
+          "official 10k test set (training pool: its 5k subset); noise and initialisation drawn with seed s. "
           "**bold** = best mean of the column, * = within one std of it. Written by `rankguard bench noisy_labels`"
           + (" (QUICK smoke run, not a result)" if payload.get("quick") else "") + ".", ""]
     budget = sum(r["wall_seconds"] for r in rows)
-    epochs = sorted({r["epochs"] for r in rows})
-    md += [f"Budget: {', '.join(map(str, epochs))} epochs per run (the paper: 100); {len(rows)} cells, "
-           f"{sum(len(r['grid_val_noisy_top1']) + len(r['seeds']) - 1 for r in rows)} training runs, "
-           f"{budget / 60:.1f} min of training on {payload['torch_threads']} torch thread(s). "
+    oof_budget = budget - sum(r.get("train_wall_seconds", r["wall_seconds"]) for r in rows)
+    per_dataset = sorted({(r["dataset"], r["epochs"]) for r in rows})
+    epoch_text = ", ".join(f"{d} {e}" for d, e in per_dataset)
+    reduced = [] if payload.get("quick") else [f"{d} ({e})" for d, e in per_dataset if e < PAPER_EPOCHS]
+    md += [f"Budget: epochs per run {epoch_text} (the paper: {PAPER_EPOCHS}"
+           + (f"; reduced to fit the {BUDGET_MINUTES}-minute single-thread CPU budget: {', '.join(reduced)}"
+              if reduced else "") + f"); {len(rows)} cells, "
+           f"{sum(len(r['grid_val_noisy_top1']) + len(r['seeds']) - 1 for r in rows)} training runs "
+           f"for the accuracy tables, plus out-of-fold runs; {budget / 60:.1f} min of training in all "
+           f"({oof_budget / 60:.1f} min of it out-of-fold) on {payload['torch_threads']} torch thread(s). "
+           "CIFAR-10 (a small CNN on 10k images) is not run on this CPU machine. "
            + environment_line(payload["environment"]), ""]
     wins, noisy_cells = 0, 0
     for dataset in sorted({r["dataset"] for r in rows}):
@@ -160,45 +219,137 @@ def to_markdown(payload: dict) -> str:
            f"ALDR-KL best or tied-best (within one std) in {wins} of {noisy_cells} noisy settings shown."
            + ("" if wins * 2 > noisy_cells else " Shortfall: the paper reports it best or tied-best in most; "
               "here it is not (see the tables)."), ""]
+    from rankguard.classify.suspects import RANKINGS
+
+    md += oof_section(rows)
     srows = []
-    for r in sorted(rows, key=lambda r: (r["dataset"], _noise_order(r["noise"]), LOSS_ORDER.index(r["loss"]))):
+    for r in sorted(rows, key=_row_order):
         if r["noise"] == "none" or r["loss"] not in ("ce", "ldr-kl", "aldr-kl"):
             continue
         cell = [r["dataset"], r["noise"], r["loss"]]
-        for k in ("loss", "signed_confidence", "combined"):
+        for k in RANKINGS:
             cell.append(mean_std_cell([s["suspects_precision"].get(k) for s in r["per_seed"]]))
         srows.append(cell)
     if srows:
-        md += ["## Suspected labels", "",
-               "Precision (= recall) of each ranking's top n training examples, n = the true number of flipped "
-               "training labels, in percent (mean ± std over seeds). `loss`: the run's per-example training loss; "
-               "`signed_confidence`: ALDR-KL's confidence κ (from λ_i for aldr-kl, the same closed form on the final "
-               "scores otherwise), + for disagreement with the label, − for agreement; `combined`: mean percentile "
-               "rank of the two. Rankings use in-sample scores of the selected model (not out-of-fold). cleanlab's "
-               "`find_label_issues` is not compared (not installed here).", "",
+        md += ["## Suspected labels, in-sample", "",
+               "The same rankings on the *in-sample* scores of each run's selected model (what `rankguard classify "
+               "train` writes to `suspected_labels.csv`): precision (= recall) at the true count n, percent, mean ± "
+               "std over the accuracy table's seeds; `signed_confidence` reads κ off the stored λ_i for aldr-kl.", "",
                markdown_table(["dataset", "noise", "trained with", "loss", "signed confidence", "combined"], srows)]
     return "\n".join(md)
 
 
+def _row_order(r: dict) -> tuple:
+    return (DATASETS.index(r["dataset"]) if r["dataset"] in DATASETS else len(DATASETS), r["dataset"],
+            _noise_order(r["noise"]), LOSS_ORDER.index(r["loss"]))
+
+
+def oof_section(rows: list[dict]) -> list[str]:
+    """The out-of-fold suspected-label table: rankguard's rankings beside cleanlab's on the same predictions."""
+    from rankguard.classify.suspects import RANKINGS
+
+    table, loss_wins, comb_wins, compared, folds, versions = [], 0, 0, 0, set(), set()
+    for r in sorted(rows, key=_row_order):
+        oofs = [e["oof"] for e in r["per_seed"] if "oof" in e]
+        if not oofs:
+            continue
+        ok = [o for o in oofs if "rankings" in o]
+        seeds = [e["seed"] for e in r["per_seed"] if "rankings" in e.get("oof", {})]
+        folds.update(o["folds"] for o in ok)
+        cell = [r["dataset"], r["noise"], r["loss"], ",".join(map(str, seeds)) or "—"]
+        if len(ok) < len(oofs):
+            cell[3] += f" ({len(oofs) - len(ok)} diverged)"
+        ours = {k: [o["rankings"][k]["precision_at_n"] for o in ok] for k in RANKINGS}
+        cl = [o["cleanlab"] for o in ok if "cleanlab" in o]
+        versions.update(c["version"] for c in cl)
+        cell += [mean_std_cell(ours[k]) for k in RANKINGS]
+        if cl and len(cl) == len(ok):
+            theirs = [c["self_confidence_precision_at_n"] for c in cl]
+            cell += [mean_std_cell(theirs), mean_std_cell([c["precision"] for c in cl]),
+                     mean_std_cell([c["recall"] for c in cl]),
+                     f"{np.mean([c['n_flagged'] for c in cl]):.0f} / {np.mean([o['n_flipped'] for o in ok]):.0f}"]
+            compared += 1
+            loss_wins += bool(np.mean(ours["loss"]) >= np.mean(theirs))
+            comb_wins += bool(np.mean(ours["combined"]) >= np.mean(theirs))
+        else:
+            cell += ["not installed"] * 3 + [""]
+        table.append(cell)
+    if not table:
+        return []
+    k = "/".join(map(str, sorted(folds))) or "?"
+    out = ["## Suspected labels, out-of-fold, beside cleanlab", "",
+           f"Every training example scored by a model that never saw its label: {k}-fold cross-validation inside "
+           "the (noisy) training set, folds stratified by the noisy labels and seeded by the run's seed, each fold "
+           "model trained with the cell's loss, chosen hyper-parameters, epochs and noisy-validation epoch "
+           "selection (`rankguard.classify.oof`). On those out-of-fold logits: rankguard's rankings — `loss`: the "
+           "loss of the held-out example (aldr-kl: λ_i from one closed-form update at λ₀); `signed conf.`: "
+           "ALDR-KL's confidence κ = KL(softmax(f/λ₀) ‖ uniform)/log K (the λ_i signal; λ₀ = 10 for ce), + when "
+           "the prediction disagrees with the label, − when it agrees; `combined`: mean percentile rank of the "
+           "two — and cleanlab's on softmax(logits) of the same predictions: `cleanlab @ n`: its self-confidence "
+           "label-quality ranking (the order `find_label_issues` returns) at the true count n; `find_label_issues "
+           "P` / `R`: precision and recall of the set it flags (default `prune_by_noise_rate`, its own count; "
+           "`flagged / n`). For ce, `loss` and `cleanlab @ n` rank alike (−log p_y vs p_y). Percent, mean ± std over "
+           "the seeds listed"
+           + (f" (cleanlab {', '.join(sorted(versions))})" if versions else "") + ".", "",
+           markdown_table(["dataset", "noise", "trained with", "seeds", "loss @ n", "signed conf. @ n",
+                           "combined @ n", "cleanlab @ n", "find_label_issues P", "find_label_issues R",
+                           "flagged / n"], table)]
+    if compared:
+        out += [f"At the true count n, rankguard's `loss` ranking is at least cleanlab's self-confidence ranking "
+                f"(mean) in {loss_wins} of {compared} rows, `combined` in {comb_wins} of {compared}.", ""]
+    return out
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=["digits", "letter", "mnist"])
-    p.add_argument("--noises", nargs="+", default=list(NOISES), metavar="SPEC")
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    p.add_argument("--noises", nargs="+", default=None, metavar="SPEC",
+                   help=f"noise settings for every dataset given (default: {' '.join(NOISES)}, and on digits also "
+                        f"{' '.join(EXTRA_NOISES['digits'])})")
     p.add_argument("--losses", nargs="+", default=list(LOSS_ORDER), choices=list(LOSS_ORDER))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=100, help="epochs per run (default 100, the paper's)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs per run for every dataset (default: " + ", ".join(f"{d} {e}" for d, e in EPOCHS.items())
+                        + f"; the paper: {PAPER_EPOCHS})")
     p.add_argument("--lrs", type=float, nargs="+", default=list(LRS), help="learning rates of the grid")
+    p.add_argument("--oof-losses", nargs="*", default=list(OOF_LOSSES), choices=list(LOSS_ORDER),
+                   help="losses whose out-of-fold suspect rankings are compared with cleanlab (none: skip)")
+    p.add_argument("--oof-seeds", type=int, nargs="*", default=None,
+                   help="seeds with out-of-fold rankings (default: all --seeds)")
+    p.add_argument("--oof-folds", type=int, default=None, help="cross-validation folds for the out-of-fold "
+                   f"predictions (default 5, cleanlab's; --quick {QUICK_OOF_FOLDS})")
     p.add_argument("--quick", action="store_true", help=f"1 seed, {QUICK_EPOCHS} epochs: a smoke run, not a result")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 = steadiest on a shared 2-core box)")
     p.add_argument("--out", default=str(default_results_dir()), help="results folder (default: the checkout's results/)")
 
 
-def run(args: argparse.Namespace) -> int:
+def settings(datasets: list[str], noises: list[str] | None) -> list[tuple[str, str]]:
+    """(dataset, noise) pairs to run: ``noises`` for every dataset, or the defaults of each.
+
+    >>> [n for d, n in settings(["digits"], None)][-3:], settings(["mnist"], ["uniform:0.2"])
+    (['uniform:0.2', 'uniform:0.6', 'pairflip:0.2'], [('mnist', 'uniform:0.2')])
+    """
     from rankguard.classify.noise import parse_noise
 
+    if noises is not None:
+        specs = [str(parse_noise(n)) for n in noises]
+        return [(d, n) for d in datasets for n in specs]
+    return [(d, n) for d in datasets for n in (*NOISES, *EXTRA_NOISES.get(d, ()))]
+
+
+def run(args: argparse.Namespace) -> int:
+    from rankguard.classify.oof import OOF_FOLDS
+
+    for flag in ("epochs", "oof_folds"):
+        value = getattr(args, flag)
+        if value is not None and value < (1 if flag == "epochs" else 2):
+            raise SystemExit(f"--{flag.replace('_', '-')} must be >= {1 if flag == 'epochs' else 2}, got {value}")
     torch.set_num_threads(args.threads)
-    noises = [str(parse_noise(n)) for n in args.noises]
+    cells = settings(args.datasets, args.noises)
     seeds = args.seeds[:1] if args.quick else args.seeds
-    epochs = QUICK_EPOCHS if args.quick else args.epochs
+    oof_seeds = seeds if args.oof_seeds is None else [s for s in args.oof_seeds if s in seeds]
+    if args.oof_seeds is not None and len(oof_seeds) < len(args.oof_seeds):
+        raise SystemExit(f"--oof-seeds must be among the seeds run ({seeds}), got {args.oof_seeds}")
+    folds = args.oof_folds or (QUICK_OOF_FOLDS if args.quick else OOF_FOLDS)
     stem = NAME + ("_quick" if args.quick else "")
     previous = read_results(args.out, stem) or {}
     new: dict[str, dict] = {}
@@ -212,8 +363,10 @@ def run(args: argparse.Namespace) -> int:
         return write_results(args.out, stem, payload, to_markdown(payload))
 
     with MeasuredRun() as measured:
-        for dataset, noise, loss in itertools.product(args.datasets, noises, args.losses):
-            row = run_cell(dataset, noise, loss, seeds, epochs, tuple(args.lrs))
+        for (dataset, noise), loss in itertools.product(cells, args.losses):
+            epochs = QUICK_EPOCHS if args.quick else (args.epochs or EPOCHS[dataset])
+            oof = {"seeds": oof_seeds, "folds": folds} if loss in args.oof_losses else None
+            row = run_cell(dataset, noise, loss, seeds, epochs, tuple(args.lrs), oof)
             new[_key(row)] = row
             save(measured.environment)   # after every cell, so an interrupted table keeps what it has
     json_path, md_path = save(measured.environment)
