@@ -9,6 +9,7 @@ import torch
 from rankguard.functional.cml import bpr_loss, covariance_regularizer, sfcml_loss, triplet_hinge_loss
 from rankguard.losses.cml import CMLLoss, SFCMLLoss
 from rankguard.recsys.dpcml import DPCML
+from rankguard.recsys.lightgcn import LightGCN
 from rankguard.recsys.models import CML, MF, MODELS, SFCML
 
 SURROGATES = {
@@ -106,10 +107,25 @@ def test_covariance_regularizer_matches_numpy():
     assert abs(loss.item() - (1.0 + 0.5 * ref)) < 1e-5
 
 
+def _make(name, n_users, n_items, **kw):
+    """A registered backbone; LightGCN gets a random training graph (it propagates over one)."""
+    if name == "lightgcn":
+        import scipy.sparse as sp
+        kw["train"] = sp.random(n_users, n_items, density=0.3, format="csr", random_state=0)
+    return MODELS[name](n_users, n_items, **kw)
+
+
+def _rows(model):
+    """The user / item tables a model scores with (LightGCN: the propagated ones)."""
+    if hasattr(model, "propagate"):
+        return model.propagate()
+    return model.user, model.item
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_models_full_scores_agree_with_pair_scores_and_naive_formula(name):
     g = torch.Generator().manual_seed(1)
-    model = MODELS[name](7, 11, dim=5, generator=g, dtype=torch.float64)
+    model = _make(name, 7, 11, dim=5, generator=g, dtype=torch.float64)
     users = torch.tensor([0, 3, 6, 3])
     full = model.score(users)
     assert full.shape == (4, 11)
@@ -122,8 +138,11 @@ def test_models_full_scores_agree_with_pair_scores_and_naive_formula(name):
                   SFCML: lambda u, v: 2.0 * sum(a * b for a, b in zip(u, v)),
                   # DPCML: a user row holds C vectors of length d; the nearest one scores
                   DPCML: lambda u, v: -min(sum((a - b) ** 2 for a, b in zip(u[c:c + len(v)], v))
-                                           for c in range(0, len(u), len(v)))}[type(model)]
-    naive = [[pair_score(model.user[u].tolist(), model.item[i].tolist()) for i in range(11)] for u in users.tolist()]
+                                           for c in range(0, len(u), len(v)))}
+    pair_score[LightGCN] = pair_score[MF]   # the inner product, on the propagated rows
+    pair_score = pair_score[type(model)]
+    user_rows, item_rows = _rows(model)
+    naive = [[pair_score(user_rows[u].tolist(), item_rows[i].tolist()) for i in range(11)] for u in users.tolist()]
     torch.testing.assert_close(full, torch.tensor(naive, dtype=torch.float64), rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="`users`"):
         model.score(torch.tensor([7]))
@@ -176,7 +195,7 @@ def test_sfcml_squared_complement_default_equals_explicit_and_triplets(offset):
 def test_embedding_gradients_are_bitwise_reproducible_with_repeated_ids(name):
     """Repeated ids in a batch must accumulate in a fixed order: plain ``table[ids]`` backward
     (a parallel index_put on CPU) summed them in a varying order and two same-seed runs drifted."""
-    model = MODELS[name](50, 1682, dim=100, generator=torch.Generator().manual_seed(0))
+    model = _make(name, 50, 1682, dim=100, generator=torch.Generator().manual_seed(0))
     g = torch.Generator().manual_seed(1)
     users, items = torch.randint(0, 50, (256,), generator=g), torch.randint(0, 1682, (256, 11), generator=g)
     weights = torch.randn(256, 11, generator=g)

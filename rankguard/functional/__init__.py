@@ -34,6 +34,7 @@ from rankguard.functional.pairwise import (
     pairwise_row_sums,
     pairwise_row_sums_grouped,
 )
+from rankguard.functional.contrastive import adv_info_nce_loss, info_nce_loss, kl_to_uniform
 from rankguard.functional.reduction import REDUCTIONS, reduce_loss
 
 __all__ = ["REDUCTIONS", "SCORE_TRANSFORMS", "SURROGATES", "auc_loss", "bpr_loss", "check_soap_batch",
@@ -44,3 +45,4 @@ __all__ = ["REDUCTIONS", "SCORE_TRANSFORMS", "SURROGATES", "auc_loss", "bpr_loss
 __all__ += ["aldr_kl_lambda", "aldr_kl_loss", "ce_loss", "focal_loss", "gce_loss", "label_smoothing_loss",
             "ldr_kl_loss", "mae_loss", "sce_loss"]
 __all__ += ["adaptive_rank_alpha", "adaptive_rank_loss"]
+__all__ += ["adv_info_nce_loss", "info_nce_loss", "kl_to_uniform"]

@@ -20,7 +20,8 @@ from rankguard.recsys.splits import ratio_split
 _TRAIN_FLAGS = ("model", "loss", "sampler", "dataset", "protocol", "epochs", "dim", "lr", "margin", "batch_size",
                 "weight_decay", "optimizer", "eval_every", "patience", "select_metric", "seed", "split_seed",
                 "n_negatives", "cov_weight", "constraint", "vectors", "diversity", "vector_rule", "user_vectors",
-                "diversity_form", "beta", "cold_start", "dropoutnet", "cold_candidates")
+                "diversity_form", "beta", "cold_start", "dropoutnet", "cold_candidates", "similarity", "layers",
+                "temperature", "k_neg", "embedding_reg", "adv_lr", "adv_interval", "adv_passes", "adv_dim", "adv_reg")
 # flags stored in TrainConfig.sampler_options rather than as fields of their own
 _SAMPLER_OPTION_FLAGS = ("beta",)
 
@@ -49,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     from rankguard.recsys.recipes import METRIC_KEYS, RECIPES, model_names
     from rankguard.training import OPTIMIZERS
 
-    p = sub.add_parser("recsys", help="collaborative ranking: train and evaluate MF-BPR, CML, SFCML, DPCML")
+    p = sub.add_parser("recsys", help="collaborative ranking: train and evaluate MF-BPR, CML, SFCML, DPCML, LightGCN, "
+                                      "InfoNCE / AdvInfoNCE")
     p.set_defaults(_parser=p)
     rs = p.add_subparsers(dest="recsys_command", metavar="ACTION")
 
@@ -96,6 +98,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "joint = both trained together")
     t.add_argument("--cold-candidates", choices=("all", "cold"), default=None,
                    help="cold-item ranking over all items (default) or over cold items only")
+    t.add_argument("--similarity", choices=("dot", "cosine"), default=None,
+                   help="mf / lightgcn scores: inner product or cosine (default dot; cosine with --loss infonce/advinfonce)")
+    t.add_argument("--layers", type=int, default=None, metavar="K", help="lightgcn: propagation layers (default 2)")
+    t.add_argument("--temperature", type=finite_float, default=None, metavar="TAU",
+                   help="infonce / advinfonce temperature (default 0.75, the AdvInfoNCE authors' Coat setting)")
+    t.add_argument("--k-neg", type=finite_float, default=None,
+                   help="advinfonce negative-mass factor k (default 64; k = 1 with uniform hardness = InfoNCE)")
+    t.add_argument("--embedding-reg", type=finite_float, default=None,
+                   help="batch L2 on the batch's free rows, reg * 0.5 * |rows|^2 / B (default 0; 1e-5 for lightgcn "
+                        "and the contrastive losses)")
+    t.add_argument("--adv-lr", type=finite_float, default=None, help="advinfonce: the hardness adversary's Adam lr (1e-2)")
+    t.add_argument("--adv-interval", type=int, default=None,
+                   help="advinfonce: an adversarial pass every this many epochs (15)")
+    t.add_argument("--adv-passes", type=int, default=None,
+                   help="advinfonce: at most this many adversarial passes, the KL budget (20)")
+    t.add_argument("--adv-dim", type=int, default=None, help="advinfonce: hardness embedding size (64)")
+    t.add_argument("--adv-reg", type=finite_float, default=None,
+                   help="advinfonce: penalty on the hardness rows the adversary pays (1e-5)")
     t.add_argument("--optimizer", choices=OPTIMIZERS.names(), default=None)
     t.add_argument("--eval-every", type=int, default=None)
     t.add_argument("--patience", type=int, default=None,
@@ -127,7 +147,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = rs.add_parser("evaluate", help="re-evaluate a run directory's checkpoint and print the table")
     e.add_argument("run_dir")
-    e.add_argument("--stage", choices=("val", "test"), default="test")
+    e.add_argument("--stage", choices=("val", "test", "iid_test"), default="test",
+                   help="iid_test: the in-distribution test of a shifted split (coat, *-popshift)")
     e.set_defaults(func=run_evaluate, _parser=e)
 
 

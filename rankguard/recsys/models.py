@@ -96,21 +96,41 @@ class EmbeddingModel(nn.Module):
         """Projection applied after init and after each optimiser step (none by default)."""
 
 
+#: ``similarity`` of the inner-product backbones (MF, LightGCN): ``dot`` = ⟨p_u, q_i⟩,
+#: ``cosine`` = ⟨p_u, q_i⟩ / (‖p_u‖‖q_i‖) (the AdvInfoNCE authors' ``train_norm``/``pred_norm``)
+SIMILARITIES = ("dot", "cosine")
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return F.normalize(x, dim=-1)
+
+
 class MF(EmbeddingModel):
-    """Matrix factorisation, ``s(u, i) = ⟨p_u, q_i⟩`` (train with BPR).
+    """Matrix factorisation, ``s(u, i) = ⟨p_u, q_i⟩`` (train with BPR), or its cosine with
+    ``similarity="cosine"`` (the contrastive losses' default).
 
     >>> m = MF(3, 5, dim=4, generator=torch.Generator().manual_seed(0))
     >>> m.score(torch.tensor([0, 2])).shape
     torch.Size([2, 5])
+    >>> bool(MF(3, 5, dim=4, similarity="cosine").score(torch.tensor([1])).abs().max() <= 1 + 1e-6)
+    True
     """
 
-    def __init__(self, n_users: int, n_items: int, dim: int = 64, init_std: float = 0.01, **kw):
+    def __init__(self, n_users: int, n_items: int, dim: int = 64, init_std: float = 0.01,
+                 similarity: str = "dot", **kw):
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"`similarity` must be one of {', '.join(SIMILARITIES)}, got {similarity!r}")
+        self.similarity = similarity
         super().__init__(n_users, n_items, dim, init_std, **kw)
 
     def _full(self, u, v):
+        if self.similarity == "cosine":
+            u, v = _unit(u), _unit(v)
         return u @ v.T
 
     def _pair(self, u, v):
+        if self.similarity == "cosine":
+            u, v = _unit(u), _unit(v)
         return (u * v).sum(-1)
 
 
@@ -184,3 +204,4 @@ MODELS.register("cml", CML)
 MODELS.register("cml-sphere", SFCML)   # SFCML's unit-sphere CML backbone
 # DPCML lives in its own file and registers itself ("dpcml"); imported here so MODELS always holds it
 import rankguard.recsys.dpcml  # noqa: E402,F401  (after MODELS and EmbeddingModel exist)
+import rankguard.recsys.lightgcn  # noqa: E402,F401  (registers "lightgcn")

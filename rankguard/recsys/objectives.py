@@ -28,7 +28,7 @@ sampling-free all-pairs loss over those nearest-vector scores.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
@@ -36,7 +36,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from rankguard.losses import BPRLoss, CMLLoss, SFCMLLoss
+from rankguard.losses import AdvInfoNCELoss, BPRLoss, CMLLoss, InfoNCELoss, SFCMLLoss
 from rankguard.registry import Registry
 from rankguard.samplers import SAMPLERS, NegativeSampler
 
@@ -48,9 +48,12 @@ ALL_PAIRS = "all"
 class PairLoss:
     """A registered ``--loss``: how it runs on sampled negatives and/or over all pairs.
 
-    ``sampled(margin, cov_weight) -> Module(pos [B], neg [B, S], embeddings) -> scalar`` or ``None``;
-    ``all_pairs`` = the exact engine's surrogate name, or ``None``; ``default_sampler`` is what
-    ``--loss NAME`` without ``--sampler`` implies (``None``: the recipe's sampler).
+    ``sampled(options) -> Module(pos [B], neg [B, S], embeddings) -> scalar`` or ``None``, where
+    ``options`` holds ``margin``, ``cov_weight``, ``temperature``, ``k_neg``; ``all_pairs`` = the exact
+    engine's surrogate name, or ``None``; ``default_sampler`` is what ``--loss NAME`` without
+    ``--sampler`` implies (``None``: the recipe's sampler); ``defaults`` are the config values
+    ``--loss NAME`` implies over the recipe's (flags still override them), with ``source``;
+    ``adversarial`` losses train a hardness adversary (:mod:`rankguard.recsys.contrastive`).
     """
 
     name: str
@@ -58,17 +61,36 @@ class PairLoss:
     sampled: Any = None
     all_pairs: str | None = None
     default_sampler: str | None = None
+    defaults: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    adversarial: bool = False
 
     def supports(self, sampler: str) -> bool:
         return self.all_pairs is not None if sampler == ALL_PAIRS else self.sampled is not None
 
 
+#: what --loss infonce / advinfonce imply: LehengTHU/AdvInfoNCE @e7c0416, its Coat script (τ 0.75, lr 1e-3,
+#: batch 1024, 64 negatives) and parse.py (Adam, regs 1e-5, embed_size 64), cosine scores (train_norm/pred_norm)
+CONTRASTIVE_DEFAULTS: dict[str, Any] = dict(n_negatives=64, temperature=0.75, similarity="cosine", optimizer="adam",
+                                            lr=1e-3, weight_decay=0.0, batch_size=1024, embedding_reg=1e-5, dim=64,
+                                            epochs=2000, eval_every=5, patience=10)
+_CONTRASTIVE_SOURCE = ("LehengTHU/AdvInfoNCE @e7c0416: Coat script (tau 0.75, lr 1e-3, batch 1024, 64 negatives, "
+                       "adv_lr 1e-2, eta_epochs 20, adv_interval 15), parse.py (Adam, regs 1e-5, embed_size 64, "
+                       "w_embed_size 64, k_neg 64, 2000 epochs, validation every 5, patience 10), cosine scores")
+
 LOSSES: Registry[PairLoss] = Registry("loss")
-LOSSES.register("hinge", PairLoss("hinge", "max(0, λ − t)", sampled=lambda m, c: CMLLoss(m, c), all_pairs="hinge"))
-LOSSES.register("bpr", PairLoss("bpr", "−log σ(t)", sampled=lambda m, c: BPRLoss()))
+LOSSES.register("hinge", PairLoss("hinge", "max(0, λ − t)", sampled=lambda o: CMLLoss(o["margin"], o["cov_weight"]),
+                                  all_pairs="hinge"))
+LOSSES.register("bpr", PairLoss("bpr", "−log σ(t)", sampled=lambda o: BPRLoss()))
 LOSSES.register("squared", PairLoss("squared", "(λ − t)²", all_pairs="squared", default_sampler=ALL_PAIRS))
 LOSSES.register("squared_hinge", PairLoss("squared_hinge", "max(0, λ − t)²", all_pairs="squared_hinge",
                                           default_sampler=ALL_PAIRS))
+LOSSES.register("infonce", PairLoss("infonce", "−log e^{s⁺/τ} / (e^{s⁺/τ} + Σ_j e^{s_j/τ})",
+                                    sampled=lambda o: InfoNCELoss(o["temperature"]),
+                                    defaults=CONTRASTIVE_DEFAULTS, source=_CONTRASTIVE_SOURCE))
+LOSSES.register("advinfonce", PairLoss("advinfonce", "−log e^{s⁺/τ} / (e^{s⁺/τ} + k·N·Σ_j p_j e^{s_j/τ})",
+                                       sampled=lambda o: AdvInfoNCELoss(o["temperature"], o["k_neg"]),
+                                       defaults=CONTRASTIVE_DEFAULTS, source=_CONTRASTIVE_SOURCE, adversarial=True))
 
 
 def sampler_names() -> list[str]:
@@ -125,19 +147,37 @@ def add_regularizer(model: nn.Module, users: torch.Tensor, loss: torch.Tensor
     return loss + reg, {"reg": float(reg.detach())}
 
 
+def half_sq_norm(*rows: torch.Tensor) -> torch.Tensor:
+    """``½ Σ ‖rows‖²_F`` over the given row tensors.
+
+    >>> float(half_sq_norm(torch.ones(2, 2), torch.ones(1, 3)))
+    3.5
+    """
+    return 0.5 * sum((r * r).sum() for r in rows)
+
+
 class SampledPairObjective:
     """Batches of training pairs ``(u, i⁺)`` (each once per epoch), negatives from ``sampler``.
 
     The loss Module gets ``(s⁺ [B], s⁻ [B, S], embeddings)``; ``embeddings`` = the batch's user and
-    item rows, for CML's covariance regulariser (``cov_weight``).
+    item rows, for CML's covariance regulariser (``cov_weight``). ``embedding_reg`` > 0 adds the
+    LightGCN-style batch L2 ``embedding_reg · ½(‖u⁰‖² + ‖i⁺⁰‖² + Σ_s ‖j_s⁰‖²)/B`` on the free
+    (layer-0) rows of the batch (He et al. 2020; the AdvInfoNCE code's ``regs``).
     """
 
     def __init__(self, train: sp.csr_matrix, sampler: NegativeSampler, loss: nn.Module, batch_size: int,
-                 rng: np.random.Generator):
+                 rng: np.random.Generator, embedding_reg: float = 0.0):
         coo = sp.coo_matrix(train)
         self.users = coo.row.astype(np.int64)
         self.items = coo.col.astype(np.int64)
         self.sampler, self.loss_fn, self.batch_size, self.rng = sampler, loss, int(batch_size), rng
+        self.embedding_reg = float(embedding_reg)
+
+    def batch_l2(self, model: nn.Module, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor | float:
+        """The ``embedding_reg`` term for a batch (``0.0`` when off): users ``[B]``, items ``[B, 1 + S]``."""
+        if not self.embedding_reg:
+            return 0.0
+        return self.embedding_reg * half_sq_norm(model.user_rows(users), model.item_rows(items)) / users.shape[0]
 
     def batches(self, epoch: int) -> Iterator[np.ndarray]:
         return _epoch_batches(np.arange(self.users.size), self.batch_size, self.rng)
@@ -151,7 +191,7 @@ class SampledPairObjective:
         embeddings = None
         if getattr(self.loss_fn, "cov_weight", 0.0):
             embeddings = torch.cat([model.user_rows(u_t), model.item_rows(items.flatten())])
-        return add_regularizer(model, u_t, self.loss_fn(s[:, 0], s[:, 1:], embeddings))
+        return add_regularizer(model, u_t, self.loss_fn(s[:, 0], s[:, 1:], embeddings) + self.batch_l2(model, u_t, items))
 
 
 class AllPairsObjective:
@@ -175,12 +215,32 @@ class AllPairsObjective:
 
 def build_objective(loss: str, sampler: str, train: sp.csr_matrix, rng: np.random.Generator, *,
                     margin: float, batch_size: int, n_negatives: int, cov_weight: float = 0.0,
-                    sampler_options: dict[str, Any] | None = None
+                    sampler_options: dict[str, Any] | None = None, temperature: float = 0.75, k_neg: float = 64.0,
+                    embedding_reg: float = 0.0, adversary: dict[str, Any] | None = None
                     ) -> tuple[SampledPairObjective | AllPairsObjective, NegativeSampler | None]:
-    """The objective for ``--loss loss --sampler sampler`` (and its sampler; ``None`` for ``all``)."""
+    """The objective for ``--loss loss --sampler sampler`` (and its sampler; ``None`` for ``all``).
+
+    An adversarial loss (``advinfonce``) needs ``adversary`` = the keyword arguments of
+    :class:`~rankguard.recsys.contrastive.AdversarialPairObjective` beyond the shared ones
+    (``epochs``, ``adv_interval``, ``adv_passes``, ``adv_lr``, ``adv_reg``) plus ``adv_dim`` and the
+    torch ``generator`` that draws the hardness tables.
+    """
     check_loss_sampler(loss, sampler)
     spec = LOSSES.get(loss)
     if sampler == ALL_PAIRS:
         return AllPairsObjective(train, SFCMLLoss(margin, spec.all_pairs), batch_size, rng), None
     neg_sampler = SAMPLERS.get(sampler).from_count(train, rng, n_negatives, **(sampler_options or {}))
-    return SampledPairObjective(train, neg_sampler, spec.sampled(margin, cov_weight), batch_size, rng), neg_sampler
+    loss_fn = spec.sampled(dict(margin=margin, cov_weight=cov_weight, temperature=temperature, k_neg=k_neg))
+    if spec.adversarial:
+        from rankguard.recsys.contrastive import AdversarialPairObjective, Hardness
+
+        if adversary is None:
+            raise ValueError(f"--loss {loss} trains a hardness adversary: its settings (adversary=...) are missing")
+        if neg_sampler.needs_scores:
+            raise ValueError(f"--loss {loss} samples uniform negatives (the hardness model weighs them); "
+                             f"--sampler {sampler} picks by score: use --sampler unis")
+        adv = dict(adversary)
+        hardness = Hardness(*train.shape, dim=int(adv.pop("adv_dim")), generator=adv.pop("generator", None))
+        return AdversarialPairObjective(train, neg_sampler, loss_fn, batch_size, rng, hardness=hardness,
+                                        embedding_reg=embedding_reg, **adv), neg_sampler
+    return SampledPairObjective(train, neg_sampler, loss_fn, batch_size, rng, embedding_reg=embedding_reg), neg_sampler

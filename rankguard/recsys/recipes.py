@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rankguard.functional.dpcml import DIVERSITY_FORMS
 from rankguard.recsys.dpcml import CONSTRAINTS, USER_VECTORS, VECTOR_RULES, check_diversity
 from rankguard.cli_args import check_int_flags, check_number_flags
 from rankguard.recsys.evaluator import PROTOCOLS
-from rankguard.recsys.models import MODELS
+from rankguard.recsys.models import MODELS, SIMILARITIES
 from rankguard.recsys.objectives import ALL_PAIRS, LOSSES, check_loss_sampler
 from rankguard.registry import Registry
 from rankguard.samplers import SAMPLERS
@@ -95,6 +96,14 @@ RECIPES.register("dpcml-sf", Recipe(
     "DPCML-SF, a combination no paper built: SFCML's exact all-pairs squared loss and LibCML training "
     "settings (Adagrad 0.05, weight decay 1e-5, best validation AUC every epoch) over DPCML's nearest-vector "
     "scores, C = 5 vectors on the unit sphere (score max_c 2<g_u^c, v>), DPCML2's diversity control"))
+RECIPES.register("lightgcn", Recipe(
+    "lightgcn", "bpr", "unis",
+    dict(dim=64, layers=2, optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=2048, n_negatives=1,
+         embedding_reg=1e-5, epochs=2000, eval_every=5, patience=10, select_metric="Recall@20", protocol="standard"),
+    "LightGCN (He et al., SIGIR 2020) with BPR as the AdvInfoNCE authors run it (LehengTHU/AdvInfoNCE @e7c0416 "
+    "parse.py: embed_size 64, n_layers 2, Adam lr 1e-3 (Coat script), batch 2048, regs 1e-5 on the batch's free "
+    "rows, one uniform negative, validation Recall@20 every 5 epochs, patience 10 evaluations, 2000 epochs); "
+    "LightGCN's own paper: 3 layers, reg 1e-4"))
 # a bare backbone given as --model trains with the CML-style sampled hinge unless --loss says otherwise
 _BARE = Recipe("", "hinge", "unis", _CML_DEFAULTS, "bare backbone: sampled triplet hinge (CML defaults)",
                name_sampler=True)
@@ -174,6 +183,22 @@ class TrainConfig:
     dropoutnet: str = "pre"
     #: cold-item candidates: "all" (warm and cold items ranked together) or "cold" (cold items only)
     cold_candidates: str = "all"
+    #: inner-product backbones (mf, lightgcn): "dot" or "cosine" scores
+    similarity: str = "dot"
+    #: LightGCN propagation layers K
+    layers: int = 2
+    #: InfoNCE / AdvInfoNCE temperature τ and AdvInfoNCE's negative-mass factor k
+    temperature: float = 0.75
+    k_neg: float = 64.0
+    #: batch L2 on the free rows of the batch, embedding_reg · ½‖rows‖² / B (LightGCN's / AdvInfoNCE's regs)
+    embedding_reg: float = 0.0
+    #: AdvInfoNCE adversary: Adam lr, an adversarial pass every adv_interval epochs, at most adv_passes of
+    #: them (the KL budget), hardness tables of adv_dim, penalty adv_reg · ½‖hardness rows‖² / B
+    adv_lr: float = 1e-2
+    adv_interval: int = 15
+    adv_passes: int = 20
+    adv_dim: int = 64
+    adv_reg: float = 1e-5
 
     def __post_init__(self) -> None:
         recipe_of(self.model)
@@ -187,9 +212,15 @@ class TrainConfig:
                 raise ValueError(f"sampler options {sorted(self.sampler_options)} given, but --sampler all samples nothing")
             SAMPLERS.get(self.sampler).check_options(**self.sampler_options)
         check_int_flags(self, ("dim", "batch_size", "epochs", "eval_every", "n_negatives", "eval_block_size"), 1)
-        check_int_flags(self, ("patience", "seed", "split_seed"), 0)
-        check_number_flags(self, ("lr",), strict=True)
-        check_number_flags(self, ("margin", "weight_decay", "cov_weight"))
+        check_int_flags(self, ("patience", "seed", "split_seed", "layers", "adv_passes"), 0)
+        check_int_flags(self, ("adv_interval", "adv_dim"), 1)
+        check_number_flags(self, ("lr", "temperature", "k_neg", "adv_lr"), strict=True)
+        check_number_flags(self, ("margin", "weight_decay", "cov_weight", "embedding_reg", "adv_reg"))
+        if self.similarity not in SIMILARITIES:
+            raise ValueError(f"--similarity must be one of {', '.join(SIMILARITIES)}, got {self.similarity!r}")
+        if self.similarity != "dot" and self.backbone not in INNER_PRODUCT_BACKBONES:
+            raise ValueError(f"--similarity {self.similarity} applies to --model {'/'.join(INNER_PRODUCT_BACKBONES)} "
+                             f"only (this run's backbone is {self.backbone!r}, a distance model)")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
         if self.select_metric not in METRIC_KEYS:
@@ -249,6 +280,17 @@ class TrainConfig:
 
 #: the TrainConfig fields only the DPCML backbone reads
 DPCML_FIELDS = ("vectors", "diversity", "vector_rule", "user_vectors", "diversity_form")
+#: backbones scoring by inner product (``--similarity`` applies); ``--layers`` applies to lightgcn only
+INNER_PRODUCT_BACKBONES = ("mf", "lightgcn")
+#: the fields only an adversarial loss (advinfonce) reads
+ADVERSARY_FIELDS = ("adv_lr", "adv_interval", "adv_passes", "adv_dim", "adv_reg")
+#: dataset-level defaults (under every recipe): the shifted test sets are evaluated as the AdvInfoNCE
+#: authors do — full ranking with other splits' items masked (``standard``; under ``authors`` Recall@20
+#: would need >= 20 test items per user and Coat users have 16 test ratings), selection on Recall@20
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    name: dict(protocol="standard", select_metric="Recall@20")
+    for name in ("coat", "ml-100k-popshift", "ml-1m-popshift")
+}
 
 
 def make_config(model: str, dataset: str | None = None, **overrides: Any) -> TrainConfig:
@@ -269,11 +311,18 @@ def make_config(model: str, dataset: str | None = None, **overrides: Any) -> Tra
     recipe = recipe_of(model)
     given = {k: v for k, v in overrides.items() if v is not None}
     backbone = given.get("backbone", recipe.backbone)
-    misplaced = sorted(k for k in DPCML_FIELDS if k in given and backbone != "dpcml")
-    if misplaced:
-        raise ValueError(f"{', '.join('--' + k.replace('_', '-') for k in misplaced)} applies to --model dpcml "
-                         f"only (this run's backbone is {backbone!r})")
+    loss = given.get("loss", recipe.loss)
+    for fields, applies, where in ((DPCML_FIELDS, backbone == "dpcml", "--model dpcml"),
+                                   (("layers",), backbone == "lightgcn", "--model lightgcn"),
+                                   (ADVERSARY_FIELDS, LOSSES.get(loss).adversarial, "--loss advinfonce")):
+        misplaced = sorted(k for k in fields if k in given and not applies)
+        if misplaced:
+            raise ValueError(f"{', '.join('--' + k.replace('_', '-') for k in misplaced)} applies to {where} "
+                             f"only (this run: backbone {backbone!r}, loss {loss!r})")
     values: dict[str, Any] = dict(recipe.defaults)
+    if loss != recipe.loss:   # --loss infonce on an MF recipe: the loss's own published settings
+        values.update(LOSSES.get(loss).defaults)
+    values.update(DATASET_DEFAULTS.get(Path(str(dataset)).name if dataset else "", {}))
     values.update(DATASET_PRESETS.get((str(dataset), str(model).lower()), {}))
     values.update(given)
     values.setdefault("backbone", recipe.backbone)

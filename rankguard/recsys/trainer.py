@@ -54,6 +54,22 @@ class TrainResult:
     epoch_seconds: float
     diagnostics: dict[str, Any]
     resumed_from: int | None = None
+    #: metrics on the split's in-distribution test set when its ``test`` is shifted (Coat, *-popshift)
+    iid_metrics: dict[str, float] | None = None
+
+
+def _nulls(metrics: dict[str, float]) -> dict[str, float | None]:
+    # NaN = no user qualifies for that metric (e.g. @20 needs >= 20 test items under "authors"): JSON null
+    return {k: (v if np.isfinite(v) else None) for k, v in metrics.items()}
+
+
+def metrics_json(test: dict[str, float], iid: dict[str, float] | None = None) -> dict[str, Any]:
+    """``metrics.json``: the test metrics as fractions at the top level (NaN -> null), and, for a
+    shifted test, the same keys on the in-distribution test under ``"in_distribution"``."""
+    out: dict[str, Any] = _nulls(test)
+    if iid is not None:
+        out["in_distribution"] = _nulls(iid)
+    return out
 
 
 def build_model(config: TrainConfig, n_users: int, n_items: int, generator: torch.Generator | None = None,
@@ -68,6 +84,10 @@ def build_model(config: TrainConfig, n_users: int, n_items: int, generator: torc
     kwargs: dict[str, Any] = {"dim": config.dim, "generator": generator}
     if config.backbone in ("cml", "dpcml"):
         kwargs["constraint"] = config.constraint
+    if config.backbone in ("mf", "lightgcn"):
+        kwargs["similarity"] = config.similarity
+    if config.backbone == "lightgcn":   # the graph is the training matrix; without it, set_graph() before scoring
+        kwargs.update(layers=config.layers, train=train)
     if config.backbone == "dpcml":
         from rankguard.recsys.dpcml import vector_counts
 
@@ -123,8 +143,13 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
     model = build_model(config, split.n_users, split.n_items, gens.torch, train=train_m)
     objective, sampler = build_objective(
         config.loss, config.sampler, train_m, gens.numpy, margin=config.margin, batch_size=config.batch_size,
-        n_negatives=config.n_negatives, cov_weight=config.cov_weight, sampler_options=config.sampler_options)
+        n_negatives=config.n_negatives, cov_weight=config.cov_weight, sampler_options=config.sampler_options,
+        temperature=config.temperature, k_neg=config.k_neg, embedding_reg=config.embedding_reg,
+        adversary=dict(epochs=config.epochs, adv_interval=config.adv_interval, adv_passes=config.adv_passes,
+                       adv_lr=config.adv_lr, adv_reg=config.adv_reg, adv_dim=config.adv_dim, generator=gens.torch))
     optimizers = {"model": OptimizerSpec(model.parameters(), config.optimizer, config.lr, config.weight_decay)}
+    if hasattr(objective, "optimizer_groups"):   # an adversary (AdvInfoNCE's hardness) with its own optimizer
+        optimizers = objective.optimizer_groups(optimizers["model"])
     evaluator = Evaluator(split, protocol=config.protocol, block_size=config.eval_block_size)
 
     def validate(m: EmbeddingModel) -> dict[str, float]:
@@ -149,6 +174,10 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
 
     test = evaluator.evaluate(score_fn_of(model), stage="test")
     test_metrics = {k: float(test[k]) for k in (*METRIC_KEYS, *TAIL_KEYS) if k in test}
+    iid = None
+    if getattr(split, "iid_test", None) is not None:   # a shifted test: the in-distribution one beside it
+        iid_all = evaluator.evaluate(score_fn_of(model), stage="iid_test")
+        iid = {k: float(iid_all[k]) for k in (*METRIC_KEYS, *TAIL_KEYS) if k in iid_all}
     diag: dict[str, Any] = {}
     if hasattr(model, "nearest_vector"):   # multi-vector users (DPCML): which vectors serve the test items
         from rankguard.recsys.dpcml import vector_usage
@@ -159,13 +188,12 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
         diag["sampling_tv"] = pair_distribution_tv(train_m, sampler,
                                                    candidate_scores(model) if sampler is not None else None)
     result = TrainResult(model, test_metrics, fitted.best_metrics, fitted.best_epoch, fitted.history,
-                         fitted.epoch_seconds, diag, fitted.resumed_from)
+                         fitted.epoch_seconds, diag, fitted.resumed_from, iid)
     if run is not None:
         from rankguard.plots import plot_training_curves
 
         run.save_json("history.json", fitted.history)
-        # NaN = no user qualifies for that metric (e.g. @20 needs >= 20 test items under "authors"): JSON null
-        run.save_json("metrics.json", {k: (v if np.isfinite(v) else None) for k, v in test_metrics.items()})
+        run.save_json("metrics.json", metrics_json(test_metrics, iid))
         run.save_text("report.md", render_report(config, result, getattr(split, "notes", []) or []))
         plot_training_curves(fitted.history, run.file("curves.png"), config.select_metric,
                              title=f"{config.method} on {Path(config.dataset).name or 'data'}")
@@ -189,6 +217,8 @@ def render_report(config: TrainConfig, result: TrainResult, notes: list[str] = (
              f"{result.epoch_seconds:.3f} s per training epoch."
              + (f" Resumed after epoch {result.resumed_from - 1}." if result.resumed_from else ""), "",
              "## Test metrics (%)", "", metrics_table(result.test_metrics),
+             *(["In-distribution test (the shifted test above is the data's `test`):", "",
+                metrics_table(result.iid_metrics)] if result.iid_metrics is not None else []),
              "Tail items only (relevant items outside the 20% most popular by training count; users "
              "without a tail test item left out):", "", metrics_table(result.test_metrics, TAIL_KEYS),
              "![training curves](curves.png)", ""]
@@ -227,7 +257,11 @@ def load_run(path: str | os.PathLike) -> tuple[TrainConfig, EmbeddingModel, dict
     extra = ckpt.get("extra", {})
     try:
         config = TrainConfig.from_dict(extra["config"], where=str(ckpt_path))
-        model = build_model(config, int(extra["n_users"]), int(extra["n_items"]))
+        train_m = None
+        if config.backbone == "lightgcn":   # propagates over the run's training graph: rebuild it from the data
+            from rankguard.recsys.cli import load_split
+            train_m = load_split(config.dataset, seed=config.split_seed).train
+        model = build_model(config, int(extra["n_users"]), int(extra["n_items"]), train=train_m)
         best = ckpt["best"]["state"]
         model.load_state_dict(best if best is not None else ckpt["model"])
     except (KeyError, RuntimeError) as exc:
