@@ -173,7 +173,27 @@ def _load_npz_split(folder: Path, threshold: float = 4.0):
     return load_fixed_split(folder)
 
 
+def _load_coat(folder: Path, threshold: float = 4.0, split_seed: int = 1234):
+    from rankguard.recsys.data import load_coat
+    return load_coat(folder, threshold=threshold, seed=split_seed)
+
+
+def _load_popshift(folder: Path, threshold: float = 4.0, split_seed: int = 1234, min_interactions: int = 5, *,
+                   owner: str, reader: Callable[..., Any]):
+    # the files are registered (and their sha256 checked) as part of `owner`, which owns them
+    verify_dataset(owner)
+    from rankguard.recsys.data import filter_min_interactions
+    from rankguard.recsys.splits import popularity_split
+    inter = filter_min_interactions(reader(folder, threshold), min_user=max(1, int(min_interactions)), min_item=0)
+    inter.name = f"{owner}-popshift"
+    return popularity_split(inter, seed=split_seed)
+
+
 _THRESHOLD = {"threshold": "rating >= threshold is a positive (u.data only; users.dat holds positives)"}
+_SEED = {"split_seed": "seed of the per-user split (and of the shifted-test draw); load_dataset's "
+                       "split_seed, 1234 when not given"}
+_POPSHIFT = {**_THRESHOLD, **_SEED,
+             "min_interactions": "users with fewer positives are dropped before splitting (load_dataset's, 5)"}
 
 register(DatasetInfo("ml-100k", "interactions", "ml-100k", files_of("ml-100k"), _load_udata,
                      "MovieLens-100K ratings (user item rating timestamp) with item and user side files",
@@ -201,6 +221,15 @@ register(DatasetInfo("ml-100k-libcml", "interactions", "ml-100k-libcml", files_o
 register(DatasetInfo("ml-1m", "interactions", "ml-1m", files_of("ml-1m"),
                      partial(_load_users_dat, one_based_users=True),
                      "MovieLens-1M positives (rating >= 4)", "MovieLens terms", _THRESHOLD))
+register(DatasetInfo("ml-100k-popshift", "interactions", "ml-100k", {},
+                     partial(_load_popshift, owner="ml-100k", reader=_load_udata),
+                     "ML-100K positives: popularity-shifted test (20%, p ~ pop^-1) + 7:1:2 train/val/iid test",
+                     "GroupLens: research use, no redistribution", _POPSHIFT))
+register(DatasetInfo("ml-1m-popshift", "interactions", "ml-1m", {},
+                     partial(_load_popshift, owner="ml-1m",
+                             reader=partial(_load_users_dat, one_based_users=True)),
+                     "ML-1M positives: popularity-shifted test (20%, p ~ pop^-1) + 7:1:2 train/val/iid test",
+                     "MovieLens terms", _POPSHIFT))
 register(DatasetInfo("citeulike-a", "interactions", "citeulike-a", files_of("citeulike-a"),
                      partial(_load_users_dat, one_based_users=False),
                      "CiteULike-a user libraries", "research data", _THRESHOLD))
@@ -216,8 +245,10 @@ register(DatasetInfo("digits_imbalanced", "tabular", None, {}, tabular.load_digi
                      {"positive_class": "the digit that is positive (8)",
                       "positive_rate": "share of positives after subsampling (0.05)",
                       "rng": "numpy Generator or seed choosing the kept positives (0)"}))
-register(DatasetInfo("coat", "ratings", "coat", files_of("coat"), None,
-                     "Coat shopping ratings (MNAR train, MAR test) and propensities", "research data"))
+register(DatasetInfo("coat", "interactions", "coat", files_of("coat"), _load_coat,
+                     "Coat shopping: train = self-selected (MNAR) split 7:1:2 into train/val/iid test, "
+                     "test = uniformly random (MAR) ratings", "research data",
+                     {"threshold": "rating >= threshold is a positive (4)", **_SEED}))
 register(DatasetInfo("pin-mokapot", "psm", "pin", files_of("pin", "mokapot_10k_psms.pin", "LICENSE.mokapot"),
                      None, "mokapot PSMs in PIN format", "Apache-2.0"))
 register(DatasetInfo("pin-yeast", "psm", "pin", files_of("pin", "yeast_percolator.pin", "LICENSE.percolator"),

@@ -41,7 +41,7 @@ import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -98,7 +98,16 @@ class Interactions:
 class Split:
     """Train / validation / test interactions: same shape, pairwise disjoint csr matrices.
 
-    ``notes`` carries the notes of the interactions it was cut from, then one sentence for the split.
+    ``iid_test`` (optional) is an *in-distribution* test set kept beside a distribution-shifted
+    ``test``: e.g. Coat's held-out self-selected ratings beside its uniformly random ones, or the
+    random part of a popularity-shifted split (:func:`~rankguard.recsys.splits.popularity_split`).
+    ``None`` for ordinary splits. ``notes`` carries the notes of the interactions it was cut from,
+    then one sentence for the split.
+
+    >>> eye = sp.eye(2, format="csr", dtype=np.float32)
+    >>> empty = sp.csr_matrix((2, 2), dtype=np.float32)
+    >>> sorted(Split(eye, empty, empty, iid_test=empty).parts())
+    ['iid_test', 'test', 'train', 'val']
     """
 
     train: sp.csr_matrix
@@ -106,11 +115,19 @@ class Split:
     test: sp.csr_matrix
     name: str = ""
     notes: list[str] = field(default_factory=list)
+    iid_test: sp.csr_matrix | None = None
 
     def __post_init__(self) -> None:
-        shapes = {"train": self.train.shape, "val": self.val.shape, "test": self.test.shape}
+        shapes = {part: m.shape for part, m in self.parts().items()}
         if len(set(shapes.values())) != 1:
             raise ValueError(f"Split matrices must share one shape, got {shapes}")
+
+    def parts(self) -> dict[str, sp.csr_matrix]:
+        """``{"train", "val", "test"[, "iid_test"]} -> matrix``: the parts present, in that order."""
+        out = {"train": self.train, "val": self.val, "test": self.test}
+        if self.iid_test is not None:
+            out["iid_test"] = self.iid_test
+        return out
 
     @property
     def n_users(self) -> int:
@@ -399,6 +416,74 @@ def read_csv(path: PathLike, user_col: str = "user", item_col: str = "item", rat
     return _from_tokens(path, users, items, ratings, times, threshold)
 
 
+def read_dense_ratings(path: PathLike, threshold: float = 4.0) -> Interactions:
+    """Read a dense rating matrix (one whitespace-separated row of numbers per user, 0 = unobserved).
+
+    The Coat files (``train.ascii``, ``test.ascii``: 290 x 300 integers 1..5) have this layout.
+    Entry ``(u, i)`` is a positive when ``r[u, i] != 0`` and ``r[u, i] >= threshold``; the shape is
+    (number of rows, number of columns) of the file, every row must have the same length.
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "r.ascii"; _ = f.write_text("0 5 3\\n4 0 1\\n")
+    >>> read_dense_ratings(f).matrix.toarray().tolist()
+    [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+    """
+    lines = [line for line in _read_text(path).splitlines() if line.strip()]
+    if not lines:
+        raise ValueError(f"{path}: no rating rows found")
+    widths = np.fromiter(map(len, map(str.split, lines)), dtype=np.int64, count=len(lines))
+    if (widths != widths[0]).any():
+        bad = int(np.flatnonzero(widths != widths[0])[0])
+        raise _bad(path, bad + 1, f"expected {widths[0]} ratings like line 1, got {widths[bad]}")
+    try:
+        ratings = np.array(" ".join(lines).split(), dtype=np.float64).reshape(len(lines), int(widths[0]))
+    except ValueError:
+        for lineno, line in enumerate(lines, start=1):  # error path only: find the offending line
+            for token in line.split():
+                _to_float(token, path, lineno, "rating")
+        raise
+    rows, cols = np.nonzero((ratings != 0) & (ratings >= threshold))
+    inter = build_interactions(rows, cols, ratings.shape, name=str(path))
+    inter.notes.append(f"kept {rows.size} of {int((ratings != 0).sum())} ratings with rating >= {threshold:g} "
+                       f"as positives in {path}")
+    return inter
+
+
+COAT_RATIOS: tuple[int, int, int] = (7, 1, 2)
+
+
+def load_coat(folder: PathLike, threshold: float = 4.0, seed: int = 1234,
+              ratios: Sequence[float] = COAT_RATIOS) -> Split:
+    """Coat (Schnabel et al., ICML'16) as a shifted :class:`Split`: self-selected train, random test.
+
+    - ``train.ascii`` (ratings of items the users chose: MNAR) positives are split per user in a
+      random order (``seed``) by ``ratios`` into ``train`` / ``val`` / ``iid_test`` (the
+      in-distribution test set), with :func:`~rankguard.recsys.splits.ratio_split`'s core and
+      unbiased (systematic) rounding: with ``n`` positives a user's expected part sizes are exactly
+      ``n * r`` (floor rounding would leave the many users with < 10 positives no validation pair).
+    - ``test`` = the ``test.ascii`` positives (ratings of 16 uniformly random items per user:
+      MAR, the shifted test) minus any (user, item) pair already in train / val / iid_test
+      (dropped; the number is in ``notes``).
+
+    Positive = rating >= ``threshold`` (default 4, as in the AdvInfoNCE setting). ``ratios``
+    default 7:1:2 (train : validation : in-distribution test; our choice: a validation share
+    that still gives ~190 pairs, and an iid test about half the size of the shifted one).
+    Shapes: every part is [290, 300].
+
+    >>> # s = load_coat(dataset_path("coat")); s.train.shape, s.iid_test.nnz > 0 -> ((290, 300), True)
+    """
+    from rankguard.recsys.splits import shifted_split  # splits imports this module
+
+    folder = Path(folder)
+    mnar = read_dense_ratings(folder / "train.ascii", threshold)
+    mar = read_dense_ratings(folder / "test.ascii", threshold)
+    if mar.matrix.shape != mnar.matrix.shape:
+        raise ValueError(f"{folder}: test.ascii has shape {mar.matrix.shape}, train.ascii {mnar.matrix.shape}")
+    mnar.notes += mar.notes
+    return shifted_split(mnar, mar.matrix, ratios=ratios, seed=seed,
+                         shifted_what="test.ascii positives (uniformly random items, MAR)")
+
+
 # --------------------------------------------------------------------------------------------
 # filtering and loading
 
@@ -480,12 +565,30 @@ def _coo_npz(path: Path) -> Interactions:
 
 
 SPLIT_PARTS: tuple[str, ...] = ("train", "val", "test")
+IID_TEST_FILE = "test_iid.npz"  # optional in-distribution test set of a fixed split -> Split.iid_test
+
+
+def pair_overlaps(parts: Mapping[str, sp.spmatrix]) -> list[tuple[str, str, int]]:
+    """``(a, b, n)`` for every pair of parts (in the mapping's order) that share ``n > 0`` (user, item) pairs.
+
+    >>> eye = sp.eye(2, format="csr")
+    >>> pair_overlaps({"train": eye, "val": sp.csr_matrix((2, 2)), "test": eye})
+    [('train', 'test', 2)]
+    """
+    names = list(parts)
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            shared = sp.csr_matrix(parts[a]).multiply(parts[b]).nnz
+            if shared:
+                out.append((a, b, int(shared)))
+    return out
 
 
 def _require_split_files(folder: Path) -> None:
     missing = [f"{p}.npz" for p in SPLIT_PARTS if not (folder / f"{p}.npz").exists()]
     if missing:
-        present = [f"{p}.npz" for p in SPLIT_PARTS if (folder / f"{p}.npz").exists()]
+        present = [f for f in (*(f"{p}.npz" for p in SPLIT_PARTS), IID_TEST_FILE) if (folder / f).exists()]
         raise FileNotFoundError(
             f"fixed split in {folder}: {', '.join(missing)} is missing"
             + (f" (found {', '.join(present)})" if present else "")
@@ -496,23 +599,29 @@ def _require_split_files(folder: Path) -> None:
 def load_fixed_split(folder: PathLike) -> Split:
     """Load ``train.npz``, ``val.npz``, ``test.npz`` (scipy COO: row, col, data, shape) as a Split.
 
-    Entries become ``float32`` ones; the three parts must be disjoint. A missing part raises
+    An optional ``test_iid.npz`` beside them becomes :attr:`Split.iid_test` (an in-distribution
+    test set beside a shifted ``test``); without it ``iid_test`` is ``None``. Entries become
+    ``float32`` ones; all parts must be disjoint. A missing train/val/test part raises
     ``FileNotFoundError`` naming it (never a fallback to a fresh random split).
     """
     folder = Path(folder)
     _require_split_files(folder)
+    files = {part: f"{part}.npz" for part in SPLIT_PARTS}
+    if (folder / IID_TEST_FILE).exists():
+        files["iid_test"] = IID_TEST_FILE
     parts, notes = {}, []
-    for part in SPLIT_PARTS:
-        inter = _coo_npz(folder / f"{part}.npz")
+    for part, fname in files.items():
+        inter = _coo_npz(folder / fname)
         parts[part] = inter.matrix
         notes += inter.notes
-    notes.append(f"fixed split read from {folder}: {parts['train'].nnz} / {parts['val'].nnz} / "
-                 f"{parts['test'].nnz} train / validation / test pairs")
-    split = Split(parts["train"], parts["val"], parts["test"], name=str(folder), notes=notes)
-    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
-        overlap = parts[a].multiply(parts[b]).nnz
-        if overlap:
-            raise ValueError(f"fixed split in {folder}: {a} and {b} share {overlap} pairs")
+    counts = " / ".join(str(m.nnz) for m in parts.values())
+    what = " / ".join({"train": "train", "val": "validation", "test": "test",
+                       "iid_test": "in-distribution test"}[p] for p in parts)
+    notes.append(f"fixed split read from {folder}: {counts} {what} pairs")
+    split = Split(parts["train"], parts["val"], parts["test"], name=str(folder), notes=notes,
+                  iid_test=parts.get("iid_test"))
+    for a, b, shared in pair_overlaps(parts):
+        raise ValueError(f"fixed split in {folder}: {a} and {b} share {shared} pairs ({files[a]}, {files[b]})")
     return split
 
 
@@ -526,7 +635,7 @@ RECSYS_DATASETS: tuple[str, ...] = recsys_datasets()  # at import; call recsys_d
 
 def _load_path(path: Path, threshold: float) -> Interactions | Split:
     if path.is_dir():
-        if any((path / f"{p}.npz").exists() for p in SPLIT_PARTS):
+        if any((path / f).exists() for f in (*(f"{p}.npz" for p in SPLIT_PARTS), IID_TEST_FILE)):
             return load_fixed_split(path)  # refuses a partial split, naming the missing part
         for fname in ("users.dat", "u.data"):
             if (path / fname).exists():
@@ -543,17 +652,30 @@ def _load_path(path: Path, threshold: float) -> Interactions | Split:
     raise ValueError(f"{path}: unknown file type (expected users.dat, u.data, *.inter, *.csv or a folder)")
 
 
+DEFAULT_SPLIT_SEED = 1234  # = TrainConfig.split_seed's default
+
+
 def load_dataset(name_or_path: PathLike, threshold: float = 4.0,
-                 min_interactions: int = 5, verify: bool = True) -> Interactions | Split:
+                 min_interactions: int = 5, verify: bool = True,
+                 split_seed: int | None = None) -> Interactions | Split:
     """Load interactions by registered name or by path, dropping users with < ``min_interactions``.
 
     Names: ``ml-100k`` (u.data, rating >= ``threshold``), ``ml-100k-libcml`` (the LibCML authors'
     fixed 3:1:1 split -> :class:`Split`, as they published it), ``ml-1m``, ``citeulike-a``,
-    ``citeulike-t`` (``users.dat``; ``threshold`` does not apply: their files hold positives only).
+    ``citeulike-t`` (``users.dat``; ``threshold`` does not apply: their files hold positives only);
+    shifted splits (-> :class:`Split` with ``iid_test``): ``coat`` (:func:`load_coat`),
+    ``ml-100k-popshift``, ``ml-1m-popshift``
+    (:func:`~rankguard.recsys.splits.popularity_split` after the ``min_interactions`` filter).
     Paths: a ``users.dat``, a ``u.data``, a ``.inter`` or ``.csv`` file (``.csv`` needs columns
     ``user`` and ``item``; use :func:`read_csv` for others), or a folder laid out like
-    ``ml-100k-libcml`` (-> :class:`Split`). Interactions (not Splits) are filtered with
-    :func:`filter_min_interactions` (``min_user = max(1, min_interactions)``).
+    ``ml-100k-libcml`` (train/val/test ``.npz``, optionally ``test_iid.npz``; -> :class:`Split`).
+    Interactions (not Splits) are filtered with :func:`filter_min_interactions`
+    (``min_user = max(1, min_interactions)``).
+
+    ``split_seed`` seeds the datasets that split themselves (those whose registry ``options``
+    list ``split_seed``: coat, ``*-popshift``); ``None`` means :data:`DEFAULT_SPLIT_SEED` (1234,
+    as ``TrainConfig.split_seed``). It is ignored for fixed splits and for plain interactions,
+    which the caller splits (e.g. ``ratio_split(data, seed=...)``).
 
     A registered name is loaded through the dataset registry (:func:`rankguard.data.load`), which
     first checks every file's sha256 (cached; ``verify=False`` skips it). ``notes`` on the result
@@ -565,12 +687,18 @@ def load_dataset(name_or_path: PathLike, threshold: float = 4.0,
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
     names = recsys_datasets()
+    min_user = max(1, int(min_interactions))
     if text in DATASETS:
         info = DATASETS.get(text)
         if info.kind != "interactions":
             raise KeyError(f"dataset {text!r} is not interaction data ({info.kind}); recommendation datasets: "
                            f"{', '.join(names)}")
-        data: Interactions | Split = load_registered(text, verify=verify, threshold=threshold)
+        options: dict[str, object] = {"threshold": threshold}
+        if "split_seed" in info.options:
+            options["split_seed"] = DEFAULT_SPLIT_SEED if split_seed is None else int(split_seed)
+        if "min_interactions" in info.options:
+            options["min_interactions"] = min_user
+        data: Interactions | Split = load_registered(text, verify=verify, **options)
         data.name = text
     elif path.exists():
         data = _load_path(path, threshold)
@@ -579,7 +707,7 @@ def load_dataset(name_or_path: PathLike, threshold: float = 4.0,
                        f"name ({', '.join(names)}, looked up under {describe_data_dir()})")
     if isinstance(data, Split):
         return data
-    return filter_min_interactions(data, min_user=max(1, int(min_interactions)), min_item=0)
+    return filter_min_interactions(data, min_user=min_user, min_item=0)
 
 
 def binary_union(mats: Sequence[sp.csr_matrix]) -> sp.csr_matrix:
