@@ -10,6 +10,21 @@ Two protocols (see ``/work/shared/REFERENCES.md`` §3 and §10):
     and count as negatives; at validation time test items stay); P/R/NDCG@k average over users
     with >= k relevant items in the stage, MAP/MRR/AUC over users with >= 3.
 
+Stages: ``"val"``, ``"test"`` and, for a split with an in-distribution test set beside a shifted
+``test`` (:attr:`~rankguard.recsys.data.Split.iid_test`), ``"iid_test"``. The items excluded from
+a user's candidates, per stage (``T``, ``V``, ``S``, ``I`` = the user's train, val, test, iid_test):
+
+=========  ============  ===============  ===============
+protocol   ``val``       ``test``         ``iid_test``
+=========  ============  ===============  ===============
+standard   T             T ∪ V ∪ I        T ∪ V ∪ S
+authors    T             T                T
+=========  ============  ===============  ===============
+
+(``I`` is empty without ``iid_test``, so ``test`` is then exactly as above.) Under ``standard``
+each test set is thus ranked among items outside every other split, as the AdvInfoNCE
+evaluation masks "other splits' items" (REFERENCES §8).
+
 Per-user definitions (one stable ranking by score desc, item index asc; AUC with average ranks
 for ties) are those of :mod:`rankguard.metrics.topk`. Averages are plain means over users.
 
@@ -37,11 +52,12 @@ import torch
 from rankguard._validation import check_scores_tensor
 from rankguard.metrics.topk import check_ks, metrics_from_positions, relevant_positions
 from rankguard.progress import progress
-from rankguard.recsys.data import Split, binary_union
+from rankguard.recsys.data import Split, binary_union, pair_overlaps
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
 PROTOCOLS = ("standard", "authors")
+STAGES = ("val", "test", "iid_test")
 AUTHORS_MIN_FULL = 3  # LibCML/DPCML: MAP, MRR, AUC over users with >= 3 test items
 ALIAS_K = 20
 
@@ -115,11 +131,9 @@ class Evaluator:
         self.block_size = int(block_size)
         self.tail_fraction = float(tail_fraction)
         self._train = sp.csr_matrix(split.train, dtype=np.float32)
-        self._train_val = binary_union([split.train, split.val])
-        for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
-            shared = sp.csr_matrix(getattr(split, a)).multiply(getattr(split, b)).nnz
-            if shared:
-                raise ValueError(f"`split`: {a} and {b} share {shared} (user, item) pairs; they must be disjoint")
+        for a, b, shared in pair_overlaps(split.parts()):
+            raise ValueError(f"`split`: {a} and {b} share {shared} (user, item) pairs; they must be disjoint")
+        self._excluded: dict[str, sp.csr_matrix] = {}  # stage -> masked items, built on first use
         popularity = np.bincount(self._train.indices, minlength=split.n_items)
         by_popularity = np.lexsort((np.arange(split.n_items), -popularity))  # most popular first
         n_tail = int(round(self.tail_fraction * split.n_items))
@@ -127,14 +141,20 @@ class Evaluator:
         self.tail_items[by_popularity[split.n_items - n_tail:]] = True
 
     def _stage(self, stage: str) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        if stage == "test":
-            target = self.split.test
-            exclude = self._train_val if self.protocol == "standard" else self._train
-        elif stage == "val":
-            target, exclude = self.split.val, self._train
-        else:
-            raise ValueError(f"`stage` must be 'test' or 'val', got {stage!r}")
-        return sp.csr_matrix(target), exclude
+        """(relevant items, excluded items) of ``stage``; the table in the module docstring."""
+        if stage not in STAGES:
+            raise ValueError(f"`stage` must be one of {STAGES}, got {stage!r}")
+        parts = self.split.parts()
+        if stage not in parts:
+            raise ValueError(f"`stage` 'iid_test' needs a split with an in-distribution test set; "
+                             f"split {self.split.name or '(unnamed)'} has iid_test=None")
+        if stage not in self._excluded:
+            masked = ["train"]
+            if self.protocol == "standard" and stage != "val":
+                masked += [p for p in ("val", "test", "iid_test") if p in parts and p != stage]
+            self._excluded[stage] = (self._train if masked == ["train"]
+                                     else binary_union([parts[p] for p in masked]))
+        return sp.csr_matrix(parts[stage]), self._excluded[stage]
 
     def evaluate(self, score_fn: ScoreFn, stage: str = "test") -> dict[str, float]:
         """Average metrics over the users of ``stage``.
