@@ -242,6 +242,26 @@ def test_ml100k_popshift_real_data():
         assert info.kind == "interactions" and not info.files and "split_seed" in info.options
 
 
+def test_popshift_files_are_checked_as_the_owner_dataset(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data.set_data_dir(None)
+    assert not data.available("ml-100k-popshift")  # the owner's files are missing
+    folder = tmp_path / "data" / "ml-100k"
+    folder.mkdir(parents=True)
+    for name in data.DATASETS.get("ml-100k").files:
+        (folder / name).write_text("")
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(1, 41, 600), rng.integers(1, 61, 600)
+    (folder / "u.data").write_text("".join(f"{u}\t{i}\t5\t{t}\n" for t, (u, i) in enumerate(zip(users, items))))
+    with pytest.raises(data.ChecksumMismatchError, match="dataset 'ml-100k': u.data has sha256"):
+        load_dataset("ml-100k-popshift")
+    split = load_dataset("ml-100k-popshift", verify=False, split_seed=3)
+    assert split.name == "ml-100k-popshift" and "seed 3" in split.notes[-1]
+    assert split.test.nnz == round(0.2 * (split.train + split.val + split.test + split.iid_test).nnz)
+    assert load_dataset("ml-100k", verify=False, split_seed=3).matrix.nnz > 0  # plain interactions: seed unused
+
+
 # ---------------------------------------------------------------- evaluator: the iid_test stage
 
 def _dense_reference(split: Split, scores: np.ndarray, stage: str, protocol: str, k: int) -> dict[str, float]:

@@ -117,6 +117,12 @@ class DatasetInfo:
         reader in rankguard yet, the files are registered for verification only.
     description, licence : str
         One line each, shown by ``rankguard data``.
+    options : Mapping[str, str]
+        Loader keyword -> what it means.
+    owner : str or None
+        A dataset that reads another one's files (same ``folder``, empty ``files``): the owner's
+        name. Its files are then checked (presence, sha256) as the owner's: ``ml-100k-items`` and
+        ``ml-100k-popshift`` are owned by ``ml-100k``.
     """
 
     name: str
@@ -127,12 +133,15 @@ class DatasetInfo:
     description: str
     licence: str
     options: Mapping[str, str] = field(default_factory=dict)  # loader keyword -> what it means
+    owner: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"`kind` must be one of {sorted(KINDS)}, got {self.kind!r}")
         if self.folder is None and self.files:
             raise ValueError(f"dataset {self.name!r}: `files` need a `folder`")
+        if self.owner is not None and self.files:
+            raise ValueError(f"dataset {self.name!r}: its files are registered on its `owner` {self.owner!r}")
 
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")
@@ -180,8 +189,6 @@ def _load_coat(folder: Path, threshold: float = 4.0, split_seed: int = 1234):
 
 def _load_popshift(folder: Path, threshold: float = 4.0, split_seed: int = 1234, min_interactions: int = 5, *,
                    owner: str, reader: Callable[..., Any]):
-    # the files are registered (and their sha256 checked) as part of `owner`, which owns them
-    verify_dataset(owner)
     from rankguard.recsys.data import filter_min_interactions
     from rankguard.recsys.splits import popularity_split
     inter = filter_min_interactions(reader(folder, threshold), min_user=max(1, int(min_interactions)), min_item=0)
@@ -201,8 +208,6 @@ register(DatasetInfo("ml-100k", "interactions", "ml-100k", files_of("ml-100k"), 
 
 
 def _load_features(folder: Path, *, what: str):
-    # the side files are registered (and their sha256 checked) as part of "ml-100k", which owns them
-    verify_dataset("ml-100k")
     from rankguard.data import features
     return features.read_ml100k_items(folder) if what == "items" else features.read_ml100k_users(folder)
 
@@ -210,11 +215,11 @@ def _load_features(folder: Path, *, what: str):
 register(DatasetInfo("ml-100k-items", "features", "ml-100k", {},
                      partial(_load_features, what="items"),
                      "ML-100K item side features: 19 genre flags + binned release year",
-                     "GroupLens: research use, no redistribution"))
+                     "GroupLens: research use, no redistribution", owner="ml-100k"))
 register(DatasetInfo("ml-100k-users", "features", "ml-100k", {},
                      partial(_load_features, what="users"),
                      "ML-100K user side features: binned age, gender, occupation one-hot",
-                     "GroupLens: research use, no redistribution"))
+                     "GroupLens: research use, no redistribution", owner="ml-100k"))
 register(DatasetInfo("ml-100k-libcml", "interactions", "ml-100k-libcml", files_of("ml-100k-libcml"),
                      _load_npz_split, "ML-100K positives with the LibCML authors' fixed 3:1:1 split",
                      "MovieLens terms", _THRESHOLD))
@@ -224,12 +229,12 @@ register(DatasetInfo("ml-1m", "interactions", "ml-1m", files_of("ml-1m"),
 register(DatasetInfo("ml-100k-popshift", "interactions", "ml-100k", {},
                      partial(_load_popshift, owner="ml-100k", reader=_load_udata),
                      "ML-100K positives: popularity-shifted test (20%, p ~ pop^-1) + 7:1:2 train/val/iid test",
-                     "GroupLens: research use, no redistribution", _POPSHIFT))
+                     "GroupLens: research use, no redistribution", _POPSHIFT, owner="ml-100k"))
 register(DatasetInfo("ml-1m-popshift", "interactions", "ml-1m", {},
                      partial(_load_popshift, owner="ml-1m",
                              reader=partial(_load_users_dat, one_based_users=True)),
                      "ML-1M positives: popularity-shifted test (20%, p ~ pop^-1) + 7:1:2 train/val/iid test",
-                     "MovieLens terms", _POPSHIFT))
+                     "MovieLens terms", _POPSHIFT, owner="ml-1m"))
 register(DatasetInfo("citeulike-a", "interactions", "citeulike-a", files_of("citeulike-a"),
                      partial(_load_users_dat, one_based_users=False),
                      "CiteULike-a user libraries", "research data", _THRESHOLD))
@@ -272,6 +277,12 @@ def _info(name: str) -> DatasetInfo:
     return DATASETS.get(name)
 
 
+def _files_info(name: str) -> DatasetInfo:
+    """The entry whose ``files`` dataset ``name`` reads: its owner's, or its own."""
+    info = _info(name)
+    return _info(info.owner) if info.owner is not None else info
+
+
 def dataset_path(name: str, filename: str | None = None) -> Path:
     """Path of a registered dataset's folder (or of one file in it), checked to exist (not hashed).
 
@@ -288,7 +299,7 @@ def dataset_path(name: str, filename: str | None = None) -> Path:
         raise DatasetNotFoundError(f"dataset {name!r} ships inside a package and has no folder; "
                                    f"use rankguard.data.load({name!r})")
     folder = data_dir() / info.folder
-    wanted = [filename] if filename is not None else list(info.files)
+    wanted = [filename] if filename is not None else list(_files_info(name).files)
     missing = [f for f in wanted if not (folder / f).exists()]
     if missing:
         raise DatasetNotFoundError(
@@ -309,15 +320,17 @@ def available(name: str) -> bool:
 
 
 def check_dataset(name: str) -> list[FileCheck]:
-    """One :class:`~rankguard.data.verify.FileCheck` per registered file; never raises for bad files."""
-    info = _info(name)
+    """One :class:`~rankguard.data.verify.FileCheck` per registered file (the owner's, for a dataset with an
+    ``owner``); never raises for bad files."""
+    info = _files_info(name)
     if info.folder is None:
         return []
     return check_files(data_dir() / info.folder, info.files)
 
 
 def verify_dataset(name: str) -> Path | None:
-    """Check that every file of ``name`` is present with the registered sha256; return its folder.
+    """Check that every file of ``name`` (of its owner, if it has one) is present with the registered sha256;
+    return its folder.
 
     Cheap on repeated calls: a file whose size and mtime are unchanged is not hashed again.
     Returns ``None`` for a dataset without a folder.
@@ -330,10 +343,10 @@ def verify_dataset(name: str) -> Path | None:
         A file's sha256 differs; one line per file naming the dataset, the file, the expected
         and the found digest.
     """
-    info = _info(name)
+    info = _files_info(name)
     if info.folder is None:
         return None
-    raise_for_problems(name, check_dataset(name), describe_data_dir())
+    raise_for_problems(info.name, check_dataset(name), describe_data_dir())
     return data_dir() / info.folder
 
 
