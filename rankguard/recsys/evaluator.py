@@ -157,7 +157,7 @@ class Evaluator:
         return sp.csr_matrix(parts[stage]), self._excluded[stage]
 
     def evaluate(self, score_fn: ScoreFn, stage: str = "test") -> dict[str, float]:
-        """Average metrics over the users of ``stage``.
+        """Average metrics over the users of ``stage``: ``"val"``, ``"test"`` or ``"iid_test"`` (module docstring).
 
         ``score_fn(user_ids)`` gets a ``torch.LongTensor`` [B] of row indices (B <= ``block_size``;
         only users with >= 1 relevant item in the stage are asked) and must return a finite float
