@@ -33,10 +33,14 @@ def bench_main(argv: list[str]) -> int:
 def test_every_benchmark_and_action_is_registered():
     parser = argparse.ArgumentParser(prog="rankguard")
     bench.register(parser.add_subparsers(dest="command"))
-    names = ("pairwise", "recsys_quality", "recsys_speed", "metrics", "noisy_labels", "dpcml_ablation", "cold_start", "rescoring")
+    names = ("pairwise", "recsys_quality", "recsys_speed", "metrics", "noisy_labels", "dpcml_ablation", "cold_start",
+             "rescoring", "contrastive_cf")
     for name in (*names, "readme"):
         args = parser.parse_args(["bench", name])
         assert callable(args.func)
+    # the issues' spelling (rankguard bench noisy-labels, contrastive-cf) reaches the same benchmark
+    for name in ("noisy-labels", "contrastive-cf", "cold-start"):
+        assert parser.parse_args(["bench", name]).func is parser.parse_args(["bench", name.replace("-", "_")]).func
     assert set(bench.BENCHMARKS) == set(names)
 
 

@@ -295,3 +295,26 @@ def test_config_checks_for_the_new_flags():
         build_objective("advinfonce", "hars", split.train, np.random.default_rng(0), margin=1.0, batch_size=8,
                         n_negatives=4, adversary=dict(epochs=1, adv_interval=1, adv_passes=1, adv_lr=0.1, adv_reg=0.0,
                                                       adv_dim=2))
+
+
+def test_bench_contrastive_cf_quick_writes_tables(tmp_path, monkeypatch):
+    from rankguard.data import available
+    if not available("coat"):
+        pytest.skip("dataset 'coat' not available (set RANKGUARD_DATA)")
+    import json
+    from rankguard.bench import contrastive_cf
+    assert contrastive_cf.main(["--quick", "--datasets", "coat", "--seeds", "0", "--out", str(tmp_path),
+                                "--cache", str(tmp_path / "cache")]) == 0
+    payload = json.loads((tmp_path / "contrastive_cf_quick.json").read_text())
+    assert {(r["backbone"], r["loss"]) for r in payload["rows"]} == {
+        (b, l) for b in ("mf", "lightgcn") for l in ("bpr", "infonce", "advinfonce")}
+    for r in payload["rows"]:
+        run = r["per_seed"][0]
+        assert 0.0 <= run["shifted"]["Recall@20"] <= 1.0 and 0.0 <= run["iid"]["NDCG@20"] <= 1.0
+    md = (tmp_path / "contrastive_cf_quick.md").read_text()
+    assert "shifted Recall@20" in md and "AdvInfoNCE vs InfoNCE" in md
+    # finished runs are read back, not re-run: a second call trains nothing and gives the same numbers
+    assert contrastive_cf.main(["--quick", "--datasets", "coat", "--seeds", "0", "--out", str(tmp_path),
+                                "--cache", str(tmp_path / "cache")]) == 0
+    again = json.loads((tmp_path / "contrastive_cf_quick.json").read_text())
+    assert [r["per_seed"] for r in again["rows"]] == [r["per_seed"] for r in payload["rows"]]

@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "cold_start": "rankguard.bench.cold_start",
     "dpcml_ablation": "rankguard.bench.dpcml_ablation",
     "rescoring": "rankguard.bench.rescoring",
+    "contrastive_cf": "rankguard.bench.contrastive_cf",
 }
 # other `rankguard bench` actions (not benchmarks), same module interface
 ACTIONS: dict[str, str] = {
@@ -38,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, module in {**BENCHMARKS, **ACTIONS}.items():
         mod = importlib.import_module(module)
         doc = (mod.__doc__ or name).strip().splitlines()[0]
-        bp = bench_sub.add_parser(name, help=doc, description=doc)
+        dashed = name.replace("_", "-")   # the issues spell benchmarks with dashes (noisy-labels): both work
+        bp = bench_sub.add_parser(name, help=doc, description=doc, aliases=[dashed] if dashed != name else [])
         mod.add_arguments(bp)
         bp.set_defaults(func=mod.run, _parser=bp)

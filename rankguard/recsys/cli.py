@@ -27,8 +27,9 @@ _SAMPLER_OPTION_FLAGS = ("beta",)
 
 
 def load_split(dataset: str, seed: int = 1234) -> Split:
-    """Registry name or path -> :class:`Split`; plain interactions are split 3:1:1 per user with ``seed``."""
-    data = load_dataset(dataset)
+    """Registry name or path -> :class:`Split`; plain interactions are split 3:1:1 per user with ``seed``
+    (self-splitting datasets — coat, ml-100k-popshift, ml-1m-popshift — split with ``seed`` themselves)."""
+    data = load_dataset(dataset, split_seed=seed)
     if isinstance(data, Split):
         return data
     return ratio_split(data, seed=seed)

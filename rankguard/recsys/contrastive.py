@@ -41,6 +41,7 @@ from torch import nn
 
 from rankguard.functional.contrastive import kl_to_uniform
 from rankguard.losses.contrastive import AdvInfoNCELoss
+from rankguard.recsys.models import MF
 from rankguard.recsys.objectives import SampledPairObjective, _epoch_batches, half_sq_norm
 from rankguard.samplers import NegativeSampler
 from rankguard.training.objective import OptimizerSpec
@@ -73,12 +74,17 @@ class Hardness(nn.Module):
         self.item = nn.Parameter(torch.randn(n_items, dim, generator=generator, dtype=dtype)
                                  * math.sqrt(2.0 / (n_items + dim)))
 
-    def rows(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return F.embedding(users, self.user), F.embedding(items, self.item)
-
     def logits(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        u, v = self.rows(users, items)
-        return (u[:, None, :] * v).sum(-1)
+        """``⟨e^p_u, e^p_j⟩``: ``users [B]``, ``items [B, N]`` -> ``[B, N]`` (one ``[B, n_items]`` product
+        and a gather when ``N`` is a sizeable share of the catalogue, as :meth:`MF.score_pairs`)."""
+        u = F.embedding(users, self.user)
+        if items.shape[1] * MF.DENSE_PAIRS >= self.item.shape[0]:
+            return (u @ self.item.T).gather(1, items)
+        return (u[:, None, :] * F.embedding(items, self.item)).sum(-1)
+
+    def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """``½(‖e^p_u‖² + Σ_j ‖e^p_j‖²)`` over the batch's rows (the adversary's L2, before ``/B``)."""
+        return half_sq_norm(F.embedding(users, self.user), F.embedding(items, self.item))
 
 
 class AdversarialPairObjective(SampledPairObjective):
@@ -132,12 +138,10 @@ class AdversarialPairObjective(SampledPairObjective):
         with torch.set_grad_enabled(not adversarial):
             s = model.score_pairs(u_t, items)
         with torch.set_grad_enabled(adversarial):
-            hu, hv = self.hardness.rows(u_t, items[:, 1:])
-            logits = (hu[:, None, :] * hv).sum(-1)
+            logits = self.hardness.logits(u_t, items[:, 1:])
         value = self.loss_fn(s[:, 0], s[:, 1:], logits)
-        b = float(users.size)
         if adversarial:
-            total = value - self.adv_reg * half_sq_norm(hu, hv) / b
+            total = value - self.adv_reg * self.hardness.penalty(u_t, items[:, 1:]) / float(users.size)
         else:
             total = value + self.batch_l2(model, u_t, items)
         with torch.no_grad():

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from rankguard.recsys.models import MF, MODELS, _check_ids
+from rankguard.recsys.models import MF, MODELS
 
 
 def normalized_adjacency(train: sp.spmatrix) -> sp.csr_matrix:
@@ -117,18 +117,8 @@ class LightGCN(MF):
         self._cache = (key, out_u, out_i) if caching else None
         return out_u, out_i
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        users = _check_ids(users, self.n_users, "users")
-        pu, pi = self.propagate()
-        return self._full(pu[users], pi)
-
-    def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        users = _check_ids(users, self.n_users, "users")
-        items = _check_ids(items, self.n_items, "items")
-        if items.dim() != 2 or items.shape[0] != users.shape[0]:
-            raise ValueError(f"`items` must be [B, K] with B = len(users) = {users.shape[0]}, got {tuple(items.shape)}")
-        pu, pi = self.propagate()
-        return self._pair(torch.nn.functional.embedding(users, pu)[:, None, :], torch.nn.functional.embedding(items, pi))
+    def tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.propagate()
 
     def _load_from_state_dict(self, *args, **kwargs):  # loaded weights: the cached propagation is stale
         self._cache = None

@@ -156,6 +156,22 @@ def half_sq_norm(*rows: torch.Tensor) -> torch.Tensor:
     return 0.5 * sum((r * r).sum() for r in rows)
 
 
+def counted_half_sq_norm(model: nn.Module, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """``½(Σ_b ‖u⁰_b‖² + Σ_{b,k} ‖v⁰_{items[b,k]}‖²)`` over the free tables ``model.user``/``model.item``,
+    as ``½ Σ_r count_r ‖row_r‖²`` with each row's count in the batch: the value and gradient of
+    :func:`half_sq_norm` on the gathered rows without gathering ``[B, K, d]`` (whose backward was
+    the slowest part of a 64-negative step).
+
+    >>> class M: user, item = torch.ones(2, 2), torch.ones(3, 1)
+    >>> float(counted_half_sq_norm(M, torch.tensor([0, 0]), torch.tensor([[1, 2], [1, 1]])))
+    4.0
+    """
+    def part(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        counts = torch.bincount(ids.reshape(-1), minlength=table.shape[0]).to(table.dtype)
+        return (counts * (table * table).sum(1)).sum()
+    return 0.5 * (part(model.user, users) + part(model.item, items))
+
+
 class SampledPairObjective:
     """Batches of training pairs ``(u, i⁺)`` (each once per epoch), negatives from ``sampler``.
 
@@ -177,7 +193,7 @@ class SampledPairObjective:
         """The ``embedding_reg`` term for a batch (``0.0`` when off): users ``[B]``, items ``[B, 1 + S]``."""
         if not self.embedding_reg:
             return 0.0
-        return self.embedding_reg * half_sq_norm(model.user_rows(users), model.item_rows(items)) / users.shape[0]
+        return self.embedding_reg * counted_half_sq_norm(model, users, items) / users.shape[0]
 
     def batches(self, epoch: int) -> Iterator[np.ndarray]:
         return _epoch_batches(np.arange(self.users.size), self.batch_size, self.rng)
