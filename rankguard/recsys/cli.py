@@ -206,6 +206,9 @@ def run_train(args: argparse.Namespace) -> int:
     result = train(config, split, out=out, mode=mode)
     print(f"{config.method} on {config.dataset}: best epoch {result.best_epoch}; test metrics (%):")
     print(metrics_table(result.test_metrics), end="")
+    if result.iid_metrics is not None:
+        print("in-distribution test (%):")
+        print(metrics_table(result.iid_metrics), end="")
     print(f"run directory: {out}")
     return 0
 
