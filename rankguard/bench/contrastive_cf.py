@@ -25,7 +25,8 @@ core) use the authors' Coat settings untuned — stated in the table.
 Every run is an ordinary ``rankguard recsys train`` run directory under ``--cache`` (default
 ``.cache/bench/contrastive_cf``); finished runs are read back, not re-run, so a killed benchmark
 continues where it stopped and ``--datasets`` runs can go in separate processes. Writes
-``results/contrastive_cf.{json,md}`` (rows of other datasets already in the file are kept).
+``results/contrastive_cf.{json,md,png}`` (rows of other datasets already in the file are kept; the
+PNG shows Recall@20 on the shifted and the in-distribution test side by side).
 """
 
 from __future__ import annotations
@@ -249,6 +250,33 @@ def to_markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def plot(payload: dict[str, Any], path: str | Path) -> Path:
+    """One panel per dataset: Recall@20 (%) on the shifted and the in-distribution test, per method, ± std."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from rankguard.plots import save_figure
+
+    datasets = [d for d in payload["datasets"] if any(r["dataset"] == d for r in payload["rows"])]
+    fig = Figure(figsize=(4.6 * max(1, len(datasets)), 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(datasets))))
+    names = {"bpr": "BPR", "infonce": "InfoNCE", "advinfonce": "AdvInfoNCE"}
+    for ax, dataset in zip(axes, datasets):
+        rows = [r for r in payload["rows"] if r["dataset"] == dataset]
+        x = np.arange(len(rows))
+        for offset, part, label in ((-0.2, "shifted", "shifted test"), (0.2, "iid", "in-distribution test")):
+            vals = [[v for v in _values(r, part, "Recall@20") if v is not None] for r in rows]
+            mean = [100 * float(np.mean(v)) if v else np.nan for v in vals]
+            std = [100 * float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in vals]
+            ax.bar(x + offset, mean, width=0.4, yerr=std, capsize=3, label=label)
+        ax.set_xticks(x, [f"{r['backbone']}\n{names[r['loss']]}" for r in rows], fontsize=8)
+        ax.set_title(dataset)
+        ax.set_ylabel("Recall@20 (%)")
+        ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
 # ------------------------------------------------------------------------------------ command line
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -281,10 +309,11 @@ def run(args: argparse.Namespace) -> int:
                "common": COMMON, "per_loss": PER_LOSS, "rows": kept + rows, "wall_s": measured.wall_s,
                "environment": measured.environment}
     payload["rows"].sort(key=lambda r: (datasets.index(r["dataset"]), r["backbone"] != "mf", LOSSES.index(r["loss"])))
-    md = to_markdown(payload)
+    md = to_markdown(payload) + f"\n![Recall@20, shifted vs in-distribution]({name}.png)\n"
     json_path, md_path = write_results(out, name, json.loads(json.dumps(payload, default=str)), md)
+    png = plot(payload, Path(out) / f"{name}.png")
     print(md)
-    print(f"wrote {json_path} and {md_path}")
+    print(f"wrote {json_path}, {md_path} and {png}")
     return 0
 
 
