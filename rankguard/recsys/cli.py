@@ -21,7 +21,9 @@ _TRAIN_FLAGS = ("model", "loss", "sampler", "dataset", "protocol", "epochs", "di
                 "weight_decay", "optimizer", "eval_every", "patience", "select_metric", "seed", "split_seed",
                 "n_negatives", "cov_weight", "constraint", "vectors", "diversity", "vector_rule", "user_vectors",
                 "diversity_form", "beta", "cold_start", "dropoutnet", "cold_candidates", "similarity", "layers",
-                "temperature", "k_neg", "embedding_reg", "adv_lr", "adv_interval", "adv_passes", "adv_dim", "adv_reg")
+                "temperature", "k_neg", "embedding_reg", "adv_lr", "adv_interval", "adv_passes", "adv_dim", "adv_reg",
+                "dn_epochs", "dn_dropout", "dn_hidden", "dn_lr", "dn_users_per_step", "dn_items_per_step",
+                "dn_joint_weight", "dn_inputs")
 # flags stored in TrainConfig.sampler_options rather than as fields of their own
 _SAMPLER_OPTION_FLAGS = ("beta",)
 
@@ -65,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--model", default=None, choices=model_names(), metavar="MODEL",
                    help=f"a recipe or a backbone: {', '.join(model_names())}")
     t.add_argument("--loss", default=None, choices=LOSSES.names(),
-                   help="pair surrogate: hinge/bpr on sampled negatives, squared/squared_hinge (and hinge) over all pairs")
+                   help="hinge/bpr/infonce/advinfonce on sampled negatives, squared/squared_hinge (and hinge) over all pairs")
     t.add_argument("--sampler", default=None, choices=sampler_names(),
                    help="negatives: a sampler, or 'all' = every (positive, unobserved) pair")
     t.add_argument("--beta", type=finite_float, default=None,
@@ -99,6 +101,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "joint = both trained together")
     t.add_argument("--cold-candidates", choices=("all", "cold"), default=None,
                    help="cold-item ranking over all items (default) or over cold items only")
+    from rankguard.recsys.coldstart.dropoutnet import DEFAULTS as DN, INPUTS as DN_INPUTS, parse_hidden
+    t.add_argument("--dn-epochs", type=int, default=None,
+                   help=f"DropoutNet epochs, pre-training regime; the joint regime runs --epochs (default {DN.epochs})")
+    t.add_argument("--dn-dropout", type=finite_float, default=None, metavar="RATE",
+                   help=f"DropoutNet input dropout on the preference part (default {DN.dropout:g}, the DN paper's "
+                        "rate; layer6ai-labs/DropoutNet --dropout 0.5)")
+    t.add_argument("--dn-hidden", type=parse_hidden, default=None, metavar="H1,H2",
+                   help="DropoutNet tower tanh layers, or none = linear (default 800,400: the DN paper's CiteULike "
+                        "architecture, the authors' --model-select 800 400)")
+    t.add_argument("--dn-lr", type=finite_float, default=None, help=f"DropoutNet Adam lr (default {DN.lr:g}, ours)")
+    t.add_argument("--dn-users-per-step", type=int, default=None,
+                   help=f"DropoutNet users per step (default {DN.users_per_step}, ours)")
+    t.add_argument("--dn-items-per-step", type=int, default=None,
+                   help=f"DropoutNet items scored per step, half from the users' positives (default {DN.items_per_step}, ours)")
+    t.add_argument("--dn-joint-weight", type=finite_float, default=None,
+                   help=f"joint regime: weight of DropoutNet's reproduction loss (default {DN.joint_weight:g})")
+    t.add_argument("--dn-inputs", choices=DN_INPUTS, default=None,
+                   help="DropoutNet tower inputs: both = preference + side features (default), preference = no side "
+                        "features, features = side features only (the features-only baseline)")
     t.add_argument("--similarity", choices=("dot", "cosine"), default=None,
                    help="mf / lightgcn scores: inner product or cosine (default dot; cosine with --loss infonce/advinfonce)")
     t.add_argument("--layers", type=int, default=None, metavar="K", help="lightgcn: propagation layers (default 2)")
