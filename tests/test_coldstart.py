@@ -103,7 +103,7 @@ def test_dropoutnet_without_dropout_and_features_reproduces_the_backbone(backbon
         base.user.data.mul_(50.0), base.item.data.mul_(50.0)
     for p in base.parameters():
         p.requires_grad_(False)
-    settings = DropoutNetSettings(dropout=0.0, hidden=(64,), use_features=False, users_per_step=30, items_per_step=64)
+    settings = DropoutNetSettings(dropout=0.0, hidden=(64,), inputs="preference", users_per_step=30, items_per_step=64)
     dn = DropoutNet(base, None, None, hidden=settings.hidden, generator=g)
     objective = DropoutNetObjective(s.train, s.warm_mask("users"), s.warm_mask("items"), settings,
                                     np.random.default_rng(0))
@@ -145,21 +145,19 @@ def test_cold_candidates_restrict_the_ranking():
     assert ev_all.split.train.multiply(ev_all.split.test).nnz == 0
 
 
-def test_cli_cold_start_writes_warm_and_cold_metrics(tmp_path, monkeypatch):
+def test_cli_cold_start_writes_warm_and_cold_metrics(tmp_path):
     require_dataset("ml-100k")
     import json
 
     from rankguard.cli import main
-    from rankguard.recsys.coldstart import train as cold_train
-    from rankguard.recsys.coldstart.dropoutnet import DropoutNetSettings
     from rankguard.recsys.recipes import METRIC_KEYS
 
     # keep the run short: 1 DropoutNet epoch, a small tower
-    monkeypatch.setattr(cold_train, "DropoutNetSettings", lambda: DropoutNetSettings(epochs=1, hidden=(16,)))
     for regime, cold in (("pre", "items:0.2"), ("joint", "users:0.2")):
         out = tmp_path / regime
         rc = main(["recsys", "train", "--dataset", "ml-100k", "--cold-start", cold, "--model", "mf",
-                   "--dropoutnet", regime, "--epochs", "1", "--dim", "8", "--out", str(out)])
+                   "--dropoutnet", regime, "--epochs", "1", "--dim", "8", "--dn-epochs", "1", "--dn-hidden", "16",
+                   "--out", str(out)])
         assert rc == 0
         metrics = json.loads((out / "metrics.json").read_text())
         name = "cold_item" if cold.startswith("items") else "cold_user"
@@ -167,4 +165,49 @@ def test_cli_cold_start_writes_warm_and_cold_metrics(tmp_path, monkeypatch):
         assert all(v is None or 0.0 <= v <= 1.0 for v in metrics[name].values())
         config = json.loads((out / "config.json").read_text())
         assert config["cold_start"] == cold and config["dropoutnet"] == regime
+        assert config["dn_epochs"] == 1 and config["dn_hidden"] == [16]
         assert (out / "report.md").exists() and json.loads((out / "status.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.parametrize("regime,model,cold", [("pre", "mf", "items:0.2,users:0.2"), ("joint", "cml", "users:0.2")])
+def test_cold_start_config_json_alone_replays_the_run(tmp_path, regime, model, cold):
+    """``rankguard recsys train --config A/config.json --out B`` gives A's metrics.json byte for byte."""
+    require_dataset("ml-100k")
+    import json
+
+    from rankguard.cli import main
+
+    first, replay = tmp_path / "a", tmp_path / "b"
+    # every DropoutNet setting away from its default, so a setting config.json lost would show
+    assert main(["recsys", "train", "--dataset", "ml-100k", "--cold-start", cold, "--model", model,
+                 "--dropoutnet", regime, "--epochs", "1", "--dim", "8", "--seed", "3", "--dn-epochs", "2",
+                 "--dn-dropout", "0.3", "--dn-hidden", "16,8", "--dn-lr", "0.003", "--dn-users-per-step", "128",
+                 "--dn-items-per-step", "64", "--dn-joint-weight", "0.5", "--out", str(first)]) == 0
+    config = json.loads((first / "config.json").read_text())
+    assert {k: config[k] for k in config if k.startswith("dn_")} == {
+        "dn_dropout": 0.3, "dn_hidden": [16, 8], "dn_epochs": 2, "dn_lr": 0.003, "dn_users_per_step": 128,
+        "dn_items_per_step": 64, "dn_joint_weight": 0.5, "dn_inputs": "both"}
+    assert main(["recsys", "train", "--config", str(first / "config.json"), "--out", str(replay)]) == 0
+    assert (replay / "metrics.json").read_bytes() == (first / "metrics.json").read_bytes()
+    assert json.loads((replay / "config.json").read_text()) == config
+
+
+def test_dropoutnet_flags_are_checked():
+    import argparse
+
+    from rankguard.recsys.coldstart.dropoutnet import DropoutNetSettings, parse_hidden
+    from rankguard.recsys.recipes import make_config
+
+    for bad, flag in ((dict(dn_dropout=1.5), "--dn-dropout"), (dict(dn_dropout=-0.1), "--dn-dropout"),
+                      (dict(dn_epochs=0), "--dn-epochs"), (dict(dn_lr=0.0), "--dn-lr"),
+                      (dict(dn_hidden=[0]), "--dn-hidden"), (dict(dn_hidden="800"), "--dn-hidden"),
+                      (dict(dn_items_per_step=0), "--dn-items-per-step"), (dict(dn_inputs="all"), "--dn-inputs")):
+        with pytest.raises(ValueError, match=flag):
+            make_config("mf", cold_start="items:0.2", **bad)
+    assert parse_hidden("none") == () and parse_hidden("800,400") == (800, 400)
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_hidden("800,x")
+    config = make_config("cml", cold_start="items:0.2", dn_dropout=0.0, dn_hidden=[64], dn_inputs="preference")
+    settings = DropoutNetSettings.from_config(config)
+    assert (settings.dropout, settings.hidden, settings.use_features) == (0.0, (64,), False)
+    assert make_config("cml", **settings.config_fields()).dn_hidden == (64,)

@@ -55,15 +55,13 @@ def run_rows(dataset: str, seed: int, quick: bool = False) -> list[dict[str, Any
     dn_epochs = 1 if quick else DN_EPOCHS
     for backbone in ("mf", "cml", "dpcml"):
         config = make_config(backbone, dataset, epochs=1 if quick else EPOCHS[backbone], eval_every=5, patience=0,
-                             cold_start=COLD, dropoutnet="pre", seed=seed)
-        result, seconds = timed_call(lambda: train_cold(config, split, settings=DropoutNetSettings(epochs=dn_epochs),
-                                                        log=None))
+                             cold_start=COLD, dropoutnet="pre", seed=seed, dn_epochs=dn_epochs)
+        result, seconds = timed_call(lambda: train_cold(config, split, log=None))
         rows.append(_row(f"{backbone.upper() if backbone != 'dpcml' else 'DPCML'}+DN", result.test_metrics,
                          result.cold_metrics, seconds, result.base_metrics))
     config = make_config("cml", dataset, epochs=1 if quick else EPOCHS["cml"], eval_every=5, patience=0,
-                         cold_start=COLD, dropoutnet="pre", seed=seed)
-    result, seconds = timed_call(lambda: train_cold(
-        config, split, settings=DropoutNetSettings(epochs=dn_epochs, features_only=True), log=None))
+                         cold_start=COLD, dropoutnet="pre", seed=seed, dn_epochs=dn_epochs, dn_inputs="features")
+    result, seconds = timed_call(lambda: train_cold(config, split, log=None))
     rows.append(_row("features only (CML space)", result.test_metrics, result.cold_metrics, seconds))
     return rows
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from rankguard.functional.dpcml import DIVERSITY_FORMS
 from rankguard.recsys.dpcml import CONSTRAINTS, USER_VECTORS, VECTOR_RULES, check_diversity
+from rankguard.recsys.coldstart.dropoutnet import DEFAULTS as _DN, INPUTS as DN_INPUTS, check_hidden as check_dn_hidden
 from rankguard.cli_args import check_int_flags, check_number_flags
 from rankguard.recsys.evaluator import PROTOCOLS
 from rankguard.recsys.models import MODELS, SIMILARITIES
@@ -199,6 +200,17 @@ class TrainConfig:
     adv_passes: int = 20
     adv_dim: int = 64
     adv_reg: float = 1e-5
+    #: DropoutNet with --cold-start (:class:`rankguard.recsys.coldstart.dropoutnet.DropoutNetSettings` holds
+    #: the defaults and their sources): input dropout rate (0.5, the DN paper's), tower hidden sizes, epochs
+    #: (pre-training regime), Adam lr, users / items per step, the joint regime's reproduction weight, inputs
+    dn_dropout: float = _DN.dropout
+    dn_hidden: tuple[int, ...] = _DN.hidden
+    dn_epochs: int = _DN.epochs
+    dn_lr: float = _DN.lr
+    dn_users_per_step: int = _DN.users_per_step
+    dn_items_per_step: int = _DN.items_per_step
+    dn_joint_weight: float = _DN.joint_weight
+    dn_inputs: str = _DN.inputs
 
     def __post_init__(self) -> None:
         recipe_of(self.model)
@@ -233,6 +245,14 @@ class TrainConfig:
             raise ValueError(f"--dropoutnet must be pre or joint, got {self.dropoutnet!r}")
         if self.cold_candidates not in ("all", "cold"):
             raise ValueError(f"--cold-candidates must be all or cold, got {self.cold_candidates!r}")
+        check_int_flags(self, ("dn_epochs", "dn_users_per_step", "dn_items_per_step"), 1)
+        check_number_flags(self, ("dn_lr",), strict=True)
+        check_number_flags(self, ("dn_dropout", "dn_joint_weight"))
+        if self.dn_dropout > 1.0:
+            raise ValueError(f"--dn-dropout must be a rate in [0, 1], got {self.dn_dropout!r}")
+        self.dn_hidden = check_dn_hidden(self.dn_hidden, "--dn-hidden")
+        if self.dn_inputs not in DN_INPUTS:
+            raise ValueError(f"--dn-inputs must be one of {', '.join(DN_INPUTS)}, got {self.dn_inputs!r}")
 
     def _check_dpcml(self) -> None:
         dpcml = self.backbone == "dpcml"

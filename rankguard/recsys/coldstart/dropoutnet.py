@@ -31,7 +31,7 @@ loss against the current, detached backbone scores) follow :class:`rankguard.tra
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterator
 
 import numpy as np
@@ -44,9 +44,22 @@ from rankguard.recsys.models import EmbeddingModel
 from rankguard.training import seeded
 
 
+#: what the towers read: "both" (preference + side features, DropoutNet), "preference" (no side
+#: features: the reproduction check), "features" (preference input always zero: the features-only baseline)
+INPUTS = ("both", "preference", "features")
+
+
 @dataclass
 class DropoutNetSettings:
-    """DropoutNet hyper-parameters (module docstring: which come from the paper)."""
+    """DropoutNet hyper-parameters (module docstring: which come from the paper).
+
+    A run stores them in its :class:`~rankguard.recsys.recipes.TrainConfig` as the ``dn_*`` fields
+    (``--dn-epochs`` …), so ``config.json`` alone replays a cold-start run; :meth:`from_config`
+    reads them back.
+
+    >>> DropoutNetSettings(inputs="features").features_only, DropoutNetSettings().hidden
+    (True, (800, 400))
+    """
 
     dropout: float = 0.5
     hidden: tuple[int, ...] = (800, 400)
@@ -55,19 +68,74 @@ class DropoutNetSettings:
     users_per_step: int = 64
     items_per_step: int = 256
     joint_weight: float = 1.0
-    use_features: bool = True
-    features_only: bool = False
+    inputs: str = "both"
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.dropout) <= 1.0:
             raise ValueError(f"`dropout` must be in [0, 1], got {self.dropout!r}")
-        self.hidden = tuple(int(h) for h in self.hidden)
+        self.hidden = check_hidden(self.hidden)
         for name in ("epochs", "users_per_step", "items_per_step"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)!r}")
+        if self.inputs not in INPUTS:
+            raise ValueError(f"`inputs` must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
+
+    @property
+    def use_features(self) -> bool:
+        return self.inputs != "preference"
+
+    @property
+    def features_only(self) -> bool:
+        return self.inputs == "features"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_config(cls, config: Any) -> "DropoutNetSettings":
+        """The settings a :class:`~rankguard.recsys.recipes.TrainConfig` holds (its ``dn_*`` fields)."""
+        return cls(**{f.name: getattr(config, CONFIG_PREFIX + f.name) for f in fields(cls)})
+
+    def config_fields(self) -> dict[str, Any]:
+        """``{"dn_epochs": …, …}``: these settings as ``TrainConfig`` overrides (``make_config(**…)``)."""
+        return {CONFIG_PREFIX + k: v for k, v in self.to_dict().items()}
+
+
+#: TrainConfig field = CONFIG_PREFIX + DropoutNetSettings field (``dn_epochs`` …)
+CONFIG_PREFIX = "dn_"
+
+
+def check_hidden(hidden: Any, flag: str = "`hidden`") -> tuple[int, ...]:
+    """Tower hidden sizes as a tuple of integers >= 1 (``()`` = a linear tower); else one error naming ``flag``.
+
+    >>> check_hidden([800, 400]), check_hidden(())
+    ((800, 400), ())
+    """
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (list, tuple)) or not all(
+            isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
+        raise ValueError(f"{flag} must be a list of layer sizes (integers >= 1, e.g. 800,400), got {hidden!r}")
+    return tuple(hidden)
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """``--dn-hidden`` text: comma-separated sizes (``800,400``); ``none`` = a linear tower.
+
+    >>> parse_hidden("800,400"), parse_hidden("none")
+    ((800, 400), ())
+    """
+    import argparse
+
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return check_hidden([int(p) for p in text.split(",")], "--dn-hidden")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated layer sizes >= 1 (e.g. 800,400) or none, "
+                                         f"got {text!r}") from None
+
+
+#: the defaults, for TrainConfig's ``dn_*`` fields (one place holds them: the dataclass above)
+DEFAULTS = DropoutNetSettings()
 
 
 def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int) -> nn.Sequential:

@@ -7,8 +7,8 @@ cold-validation ``select_metric`` (mean over the cold kinds).
 ``joint`` — backbone and towers in one :func:`rankguard.training.fit` (:class:`JointObjective`),
 selected on the mean of the warm-validation and cold-validation ``select_metric``.
 
-The run directory ``OUT`` holds ``config.json`` (the :class:`TrainConfig` plus ``dropoutnet``
-settings), ``checkpoint.pt``, ``history.json``, ``metrics.json`` — the warm test metrics of the
+The run directory ``OUT`` holds ``config.json`` (the :class:`TrainConfig`, DropoutNet's settings
+in its ``dn_*`` fields: it alone replays the run), ``checkpoint.pt``, ``history.json``, ``metrics.json`` — the warm test metrics of the
 DropoutNet scores at the top level (warm users and items keep their preference input), plus
 ``cold_item`` and/or ``cold_user`` objects with the same keys and ``base`` (the backbone's own warm
 test metrics, ``pre`` only) — ``report.md`` and ``status.json``.
@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from rankguard.recsys.coldstart.dropoutnet import (DropoutNet, DropoutNetObjective, DropoutNetSettings,
+from rankguard.recsys.coldstart.dropoutnet import (DEFAULTS, DropoutNet, DropoutNetObjective, DropoutNetSettings,
                                                    JointObjective)
 from rankguard.recsys.coldstart.evaluate import OBJECT, evaluate_cold
 from rankguard.recsys.coldstart.splits import ColdSplit
@@ -66,27 +66,30 @@ def _masks(split: ColdSplit) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_cold(config: TrainConfig, split: ColdSplit, out: str | os.PathLike | None = None, mode: str = "new",
-               settings: DropoutNetSettings | None = None, log: Callable[[str], None] | None = print) -> ColdResult:
-    """Train DropoutNet over ``config``'s backbone on ``split`` in regime ``config.dropoutnet``."""
+               log: Callable[[str], None] | None = print) -> ColdResult:
+    """Train DropoutNet over ``config``'s backbone on ``split`` in regime ``config.dropoutnet``.
+
+    DropoutNet's settings are ``config``'s ``dn_*`` fields (:meth:`DropoutNetSettings.from_config`), so
+    the run's ``config.json`` alone replays it.
+    """
     from rankguard.recsys.objectives import build_objective
     from rankguard.recsys.trainer import Constrain, build_model, train
 
-    settings = settings or DropoutNetSettings()
+    settings = DropoutNetSettings.from_config(config)
     regime = config.dropoutnet or "pre"
     if regime not in REGIMES:
         raise ValueError(f"--dropoutnet must be one of {', '.join(REGIMES)}, got {regime!r}")
     if not isinstance(split, ColdSplit) or not split.kinds:
         raise ValueError("cold-start training needs a ColdSplit with cold items or users (--cold-start items:0.2)")
     run = RunDir.for_run(out, mode) if out is not None else None
-    base_config = dataclasses.replace(config, cold_start="", dropoutnet="")
+    base_config = dataclasses.replace(config, cold_start="", dropoutnet="", **DEFAULTS.config_fields())
     gens = Generators(config.seed)
     dn_rng = gens.add("dropoutnet", np.random.default_rng(config.seed + 1))
     cold_u, cold_i = _masks(split)
     protocol, candidates = config.protocol, config.cold_candidates
     if run is not None:
         run.save_json("config.json", {"method": config.method, "n_users": split.n_users, "n_items": split.n_items,
-                                      "data_notes": list(split.notes), **config.to_dict(),
-                                      "dropoutnet_settings": settings.to_dict()})
+                                      "data_notes": list(split.notes), **config.to_dict()})
         run.mark("running")
     base_metrics: dict[str, float] = {}
     if regime == "pre":
