@@ -81,9 +81,13 @@ def test_ml100k_cold_split_aligns_features():
 
 # ------------------------------------------------------------------ DropoutNet
 
-# RMSE of DN scores vs the backbone's, relative to the std of the backbone's scores, after 300 short
-# epochs (one step each) of a 64-unit tower: the nearest-vector max over C vectors is the hardest to fit
-REPRODUCTION_TOLERANCE = {"mf": 0.15, "cml": 0.15, "dpcml": 0.45}
+# RMSE of DN scores vs the backbone's over every warm (user, item), relative to the std of the backbone's
+# scores, after 300 one-step epochs of a 128-unit tower at Adam lr 1e-2: measured 0.013-0.022 for MF, CML and
+# DPCML (C = 2 and 5) over seeds 0-3. It was 0.14 (CML: lr 3e-3 was too slow) and 0.40 (DPCML: the
+# nearest-vector score alone trains the winning vector only; the per-vector term fixed it, see dropoutnet.py)
+REPRODUCTION_TOLERANCE = 0.05
+#: and the ranking: share of each user's backbone top-3 that DN's top-3 keeps (measured >= 0.956)
+TOP3_AGREEMENT = 0.9
 
 
 @pytest.mark.parametrize("backbone", ["mf", "cml", "dpcml"])
@@ -97,24 +101,29 @@ def test_dropoutnet_without_dropout_and_features_reproduces_the_backbone(backbon
 
     s = cold_split(_toy(30, 50), items=0.2, seed=0)
     g = torch.Generator().manual_seed(0)
-    config = make_config(backbone, dim=8, **({"vectors": 2} if backbone == "dpcml" else {}))
+    config = make_config(backbone, dim=8, **({"vectors": 5} if backbone == "dpcml" else {}))
     base = build_model(config, s.n_users, s.n_items, g)
     if backbone == "mf":   # MF's N(0, 0.01) init gives ~1e-4 scores; a trained MF's rows are far larger
         base.user.data.mul_(50.0), base.item.data.mul_(50.0)
     for p in base.parameters():
         p.requires_grad_(False)
-    settings = DropoutNetSettings(dropout=0.0, hidden=(64,), inputs="preference", users_per_step=30, items_per_step=64)
+    settings = DropoutNetSettings(dropout=0.0, hidden=(128,), inputs="preference", users_per_step=30,
+                                  items_per_step=64, epochs=300, lr=1e-2)
     dn = DropoutNet(base, None, None, hidden=settings.hidden, generator=g)
     objective = DropoutNetObjective(s.train, s.warm_mask("users"), s.warm_mask("items"), settings,
                                     np.random.default_rng(0))
     towers = list(dn.user_tower.parameters()) + list(dn.item_tower.parameters())
-    fit(dn, objective, FitSettings(epochs=300), optimizers={"t": OptimizerSpec(towers, "adam", 3e-3)}, log=None)
+    fit(dn, objective, FitSettings(epochs=settings.epochs),
+        optimizers={"t": OptimizerSpec(towers, "adam", settings.lr)}, log=None)
     users, items = torch.from_numpy(np.flatnonzero(s.warm_mask("users"))), torch.from_numpy(np.flatnonzero(s.warm_mask("items")))
     with torch.no_grad():
         target = dn.base_scores(users, items)
         pred = dn.score_rows(dn.transform("user", users), dn.transform("item", items), users)
     rel = float(((pred - target) ** 2).mean().sqrt() / target.std())
-    assert rel < REPRODUCTION_TOLERANCE[backbone], rel
+    assert rel < REPRODUCTION_TOLERANCE, rel
+    top_base, top_dn = target.topk(3, dim=1).indices.tolist(), pred.topk(3, dim=1).indices.tolist()
+    agreement = np.mean([len(set(a) & set(b)) / 3 for a, b in zip(top_base, top_dn)])
+    assert agreement >= TOP3_AGREEMENT, agreement
 
 
 def test_dropoutnet_training_pairs_hold_no_cold_entity():
