@@ -1,12 +1,13 @@
 """rankguard's q-values equal mokapot 0.10.0's on the shared PIN files, per PSM and per peptide.
 
-Honest by construction: mokapot's own winners (its target–decoy competition, its scores and its q-values, the
-first of seeds 1–3 on which mokapot runs: it fails on some) come from a run of mokapot in its virtual environment; the *same* scores and labels go into
-:func:`rankguard.metrics.qvalues`, and the two q-values are compared match by match. mokapot does not cap its
-(D + 1)/T estimate at 1 (rankguard does, see its docstring), so mokapot's q is capped before comparing.
-The table is the one ``rankguard bench rescoring`` leaves in ``.cache/rescoring/mokapot-tables``, else mokapot
-is run here (about 15 s a file). Without the mokapot environment the test skips; the brute-force reference
-(``test_summary_qvalues_match_brute_force_and_competition`` in ``test_rescoring.py``) always runs.
+Honest by construction: mokapot's own winners (its target–decoy competition, its scores and its q-values, on
+the first of seeds 1–3 where mokapot runs: it fails on some) come from a run of mokapot in its virtual
+environment; the *same* scores and labels go into :func:`rankguard.metrics.qvalues`, and the two q-values are
+compared match by match. mokapot does not cap its (D + 1)/T estimate at 1 (rankguard does, see its
+docstring), so mokapot's q is capped before comparing. The table is the one ``rankguard bench rescoring``
+leaves in ``.cache/rescoring/mokapot-tables``, else mokapot is run here (about 15 s a file). Without the
+mokapot environment the test skips; the brute-force reference (``test_summary_qvalues_match_brute_force_and_
+competition`` in ``test_rescoring.py``) always runs.
 """
 
 import os
