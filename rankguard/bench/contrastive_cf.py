@@ -130,38 +130,68 @@ def run_seed(config: TrainConfig, split: Any, folder: Path, log) -> dict[str, An
     return read_run(folder)
 
 
+def _finished(folder: Path) -> bool:
+    status = folder / "status.json"
+    return status.is_file() and json.loads(status.read_text()).get("status") == "complete"
+
+
 def run_method(dataset: str, backbone: str, loss: str, plan: Plan, split: Any, seeds: list[int], cache: Path,
-               fixed: dict[str, Any], log) -> dict[str, Any]:
-    """Tune one method on seed 0 (grid of ``plan``), then run the chosen point with every seed."""
+               fixed: dict[str, Any], log, collect: bool = False) -> dict[str, Any] | None:
+    """Tune one method on seed 0 (grid of ``plan``), then run the chosen point with every seed.
+
+    ``collect``: train nothing; read back the finished tuning and seed runs (``None`` if the tuning
+    has not finished; seeds whose run has not finished are left out and the row says so).
+    """
     folder = cache / dataset / f"{backbone}-{loss}"
     grid = plan.grids[loss]
-    base = base_config(dataset, backbone, loss, plan, seed=0, **fixed)
-    tuned = tune(base, grid, folder / "tune", split=split, log=log)
-    chosen = {k: tuned.best_config[k] for k in grid}
-    per_seed = []
+    if collect:
+        tuning = folder / "tune" / "tuning.json"
+        if not tuning.is_file():
+            return None
+        info = json.loads(tuning.read_text())
+        chosen_point = next(p for p in info["points"] if p["name"] == info["chosen"])
+        best_config = json.loads((folder / "tune" / "best_config.json").read_text())
+        chosen_dir, val = chosen_point["run_dir"], chosen_point["val"].get("Recall@20")
+        points = len(info["points"])
+    else:
+        base = base_config(dataset, backbone, loss, plan, seed=0, **fixed)
+        tuned = tune(base, grid, folder / "tune", split=split, log=log)
+        best_config, chosen_dir = tuned.best_config, tuned.chosen.run_dir
+        val, points = tuned.chosen.val.get("Recall@20"), len(tuned.points)
+    per_seed, used = [], []
     for seed in seeds:
-        if seed == 0:
-            per_seed.append(read_run(tuned.chosen.run_dir))
+        seed_dir = Path(chosen_dir) if seed == 0 else folder / "seeds" / f"seed{seed}"
+        if collect and not _finished(seed_dir):
             continue
-        config = dataclasses.replace(TrainConfig.from_dict(tuned.best_config), seed=seed)
-        per_seed.append(run_seed(config, split, folder / "seeds" / f"seed{seed}", log))
-    return {"dataset": dataset, "backbone": backbone, "loss": loss, "grid": grid, "chosen": chosen,
-            "fixed": fixed, "val_recall@20": tuned.chosen.val.get("Recall@20"), "seeds": seeds, "per_seed": per_seed,
-            "tuned_points": len(tuned.points)}
+        if seed == 0 or collect:
+            per_seed.append(read_run(seed_dir))
+        else:
+            config = dataclasses.replace(TrainConfig.from_dict(best_config), seed=seed)
+            per_seed.append(run_seed(config, split, seed_dir, log))
+        used.append(seed)
+    fixed = {k: best_config[k] for k in fixed} if collect else fixed
+    return {"dataset": dataset, "backbone": backbone, "loss": loss, "grid": grid,
+            "chosen": {k: best_config[k] for k in grid}, "fixed": fixed, "val_recall@20": val, "seeds": used,
+            "per_seed": per_seed, "tuned_points": points}
 
 
-def run_dataset(dataset: str, plan: Plan, seeds: list[int], cache: Path, log) -> list[dict[str, Any]]:
-    split = load_split(dataset, seed=1234)
-    if log:
+def run_dataset(dataset: str, plan: Plan, seeds: list[int], cache: Path, log, collect: bool = False
+                ) -> list[dict[str, Any]]:
+    split = None if collect else load_split(dataset, seed=1234)
+    if log and split is not None:
         for note in split.notes:
             log(f"data: {note}")
     rows = []
     for backbone in plan.backbones:
+        found = {}
         for loss in ("bpr", "infonce"):
-            rows.append(run_method(dataset, backbone, loss, plan, split, seeds, cache, {}, log))
-        info = rows[-1]["chosen"]   # AdvInfoNCE starts from InfoNCE's chosen τ and lr
-        fixed = {k: v for k, v in info.items() if k in ("temperature", "lr")}
-        rows.append(run_method(dataset, backbone, "advinfonce", plan, split, seeds, cache, fixed, log))
+            found[loss] = run_method(dataset, backbone, loss, plan, split, seeds, cache, {}, log, collect)
+        # AdvInfoNCE starts from InfoNCE's chosen τ and lr
+        fixed = {k: v for k, v in (found["infonce"] or {}).get("chosen", {}).items() if k in ("temperature", "lr")}
+        if collect:
+            fixed = {k: None for k in ("temperature", "lr")}
+        found["advinfonce"] = run_method(dataset, backbone, "advinfonce", plan, split, seeds, cache, fixed, log, collect)
+        rows += [r for r in found.values() if r is not None and r["per_seed"]]
     return rows
 
 
@@ -241,9 +271,11 @@ def to_markdown(payload: dict[str, Any]) -> str:
                          + (f" / {np.mean(adv_s):.2f}" if adv_s else ""),
                          ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                    for k, v in {**r["fixed"], **r["chosen"]}.items()),
-                         ", ".join(str(x["best_epoch"]) for x in s), str(len(s))])
+                         ", ".join(f"{x['best_epoch']}{'*' if x['best_epoch'] == x['epochs_run'] else ''}" for x in s),
+                         str(len(s))])
         lines += [markdown_table(["backbone", "loss", "shifted Recall@20", "shifted NDCG@20", "in-dist Recall@20",
-                                  "in-dist NDCG@20", "s/epoch (adv)", "chosen", "best epochs", "seeds"], body), ""]
+                                  "in-dist NDCG@20", "s/epoch (adv)", "chosen", "best epochs", "seeds"], body),
+                  "`*` = the best epoch was the last one run (budget-limited, possibly unconverged).", ""]
     lines += ["## Goals (issue #11)", "", *goals(payload["rows"]), "",
               f"{payload['wall_s']} s wall for this invocation (finished runs are read back from the cache).", "",
               environment_line(payload["environment"]), ""]
@@ -284,6 +316,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seed 0 is the tuning seed (default 0 1 2)")
     p.add_argument("--cache", default=None, help="run directories (default .cache/bench/contrastive_cf)")
     p.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, one grid point, the given seeds")
+    p.add_argument("--collect", action="store_true",
+                   help="train nothing: build the tables from the finished runs in --cache (rows say how many seeds)")
     p.add_argument("--out", default=None, help="results folder (default results/)")
 
 
@@ -300,7 +334,7 @@ def run(args: argparse.Namespace) -> int:
     with MeasuredRun() as measured:
         rows = []
         for dataset, plan in plans.items():
-            rows += run_dataset(dataset, plan, sorted(set(args.seeds)), cache, print)
+            rows += run_dataset(dataset, plan, sorted(set(args.seeds)), cache, print, collect=args.collect)
     previous = read_results(out, name) or {}
     kept = [r for r in previous.get("rows", []) if r["dataset"] not in plans]
     all_plans = {**previous.get("plans", {}), **{d: dataclasses.asdict(p) for d, p in plans.items()}}
