@@ -252,7 +252,8 @@ def oof_section(rows: list[dict]) -> list[str]:
     """The out-of-fold suspected-label table: rankguard's rankings beside cleanlab's on the same predictions."""
     from rankguard.classify.suspects import RANKINGS
 
-    table, loss_wins, comb_wins, compared, folds, versions = [], 0, 0, 0, set(), set()
+    table, folds, versions = [], set(), set()
+    versus: dict[str, list[int]] = {"loss": [0, 0, 0], "combined": [0, 0, 0]}   # better, within one std, worse
     for r in sorted(rows, key=_row_order):
         oofs = [e["oof"] for e in r["per_seed"] if "oof" in e]
         if not oofs:
@@ -272,9 +273,10 @@ def oof_section(rows: list[dict]) -> list[str]:
             cell += [mean_std_cell(theirs), mean_std_cell([c["precision"] for c in cl]),
                      mean_std_cell([c["recall"] for c in cl]),
                      f"{np.mean([c['n_flagged'] for c in cl]):.0f} / {np.mean([o['n_flipped'] for o in ok]):.0f}"]
-            compared += 1
-            loss_wins += bool(np.mean(ours["loss"]) >= np.mean(theirs))
-            comb_wins += bool(np.mean(ours["combined"]) >= np.mean(theirs))
+            for name in versus:
+                if name == "loss" and r["loss"] == "ce":
+                    continue       # −log p_y and self-confidence p_y: the same ranking, nothing to compare
+                versus[name][_versus(ours[name], theirs)] += 1
         else:
             cell += ["not installed"] * 3 + [""]
         table.append(cell)
@@ -298,10 +300,23 @@ def oof_section(rows: list[dict]) -> list[str]:
            markdown_table(["dataset", "noise", "trained with", "seeds", "loss @ n", "signed conf. @ n",
                            "combined @ n", "cleanlab @ n", "find_label_issues P", "find_label_issues R",
                            "flagged / n"], table)]
-    if compared:
-        out += [f"At the true count n, rankguard's `loss` ranking is at least cleanlab's self-confidence ranking "
-                f"(mean) in {loss_wins} of {compared} rows, `combined` in {comb_wins} of {compared}.", ""]
+    if any(sum(v) for v in versus.values()):
+        words = [f"`{name}` ({'rows not trained with ce' if name == 'loss' else 'all rows'}) is better in {b}, "
+                 f"within one std in {t} and worse in {w} of {b + t + w}" for name, (b, t, w) in versus.items()]
+        out += ["", "At the true count n, against cleanlab's self-confidence ranking on the same predictions: "
+                + "; ".join(words) + " (within one std: the gap is at most the larger of the two stds).", ""]
     return out
+
+
+def _versus(ours: list[float], theirs: list[float]) -> int:
+    """0 if ``ours`` has the higher mean by more than one std (the larger of the two), 1 if within, 2 if lower.
+
+    >>> _versus([0.9, 0.92], [0.8, 0.81]), _versus([0.8, 0.9], [0.86, 0.84]), _versus([0.5, 0.5], [0.6, 0.6])
+    (0, 1, 2)
+    """
+    (m1, s1), (m2, s2) = mean_std(ours), mean_std(theirs)
+    spread = max(s1 or 0.0, s2 or 0.0)
+    return 1 if abs(m1 - m2) <= spread else (0 if m1 > m2 else 2)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
