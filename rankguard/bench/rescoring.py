@@ -199,6 +199,12 @@ MOKAPOT_REQUIREMENTS = ("numpy<2", "pandas<3", "scikit-learn<1.6", "numba<0.61",
 #: mokapot only imports its ``qvality`` module
 MOKAPOT_NO_DEPS = (f"mokapot=={MOKAPOT_VERSION}", "triqler==0.9.2")
 MOKAPOT_TIMEOUT_S = 900
+#: why mokapot's counts differ between runs of one seed (read in mokapot 0.10.0's brew.py and model.py)
+MOKAPOT_SEED_NOTE = ("Why: `brew(psms, rng=seed)` builds its default `PercolatorModel()` with `rng=None`, whose "
+                     "constructor draws the `KFold` seed of the inner C grid search from an unseeded generator; "
+                     "`brew` sets `model.rng` only afterwards, so that split is fresh on every run (passing "
+                     "`model=PercolatorModel(rng=seed)` makes repeated runs agree; checked on the yeast file, "
+                     "not used here: the benchmark runs mokapot's defaults).")
 
 #: runs inside the mokapot environment (numpy 1, no rankguard): ``python -c DRIVER PIN SEED [TABLE]``; prints one
 #: JSON line; with TABLE, writes mokapot's winners (PSM and peptide level, targets and decoys) with their
@@ -686,7 +692,9 @@ def to_markdown(report: dict) -> str:
         f"Max rel diff engine vs complete dense step (loss, ∂/∂s, ∂/∂ξ) at M = {c['check_memory']:,}, "
         f"B = {c['B']:,}: {c['max_rel_diff']:.2e}.",
     ]
-    notes = report.get("notes", [])
+    notes = list(report.get("notes", []))
+    if (report.get("mokapot") or {}).get("ran"):
+        notes.append(MOKAPOT_SEED_NOTE)
     lines += (["", "Notes:", ""] + [f"- {n}" for n in notes]) if notes else []
     return "\n".join(lines) + "\n"
 
