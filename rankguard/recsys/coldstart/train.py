@@ -2,10 +2,11 @@
 
 ``pre`` — the backbone first, by the existing trainer (:func:`rankguard.recsys.trainer.train`) on
 the warm split (its own run directory ``OUT/base``, selected on warm validation), then
-DropoutNet on the frozen backbone (:class:`DropoutNetObjective`), its epochs selected on the
-cold-validation ``select_metric`` (mean over the cold kinds).
-``joint`` — backbone and towers in one :func:`rankguard.training.fit` (:class:`JointObjective`),
-selected on the mean of the warm-validation and cold-validation ``select_metric``.
+DropoutNet on the frozen backbone (:class:`DropoutNetObjective`) for ``dn_epochs``, validated every epoch.
+``joint`` — backbone and towers in one :func:`rankguard.training.fit` (:class:`JointObjective`) for
+the backbone's ``epochs``, validated every ``eval_every`` epochs.
+Both select the state with the best mean of the warm, cold-user and cold-item validation
+``select_metric`` (the DN authors' code selects on their sum).
 
 The run directory ``OUT`` holds ``config.json`` (the :class:`TrainConfig`, DropoutNet's settings
 in its ``dn_*`` fields: it alone replays the run), ``checkpoint.pt``, ``history.json``, ``metrics.json`` — the warm test metrics of the
@@ -48,6 +49,9 @@ class ColdResult:
     base_metrics: dict[str, float]
     best_epoch: int
     history: list[dict[str, Any]]
+    #: ``pre``: the backbone's own training result and config (``train_cold(..., base=this)`` reuses them)
+    base_result: Any = None
+    base_config: TrainConfig | None = None
 
 
 def _features(split: ColdSplit, settings: DropoutNetSettings) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -66,11 +70,13 @@ def _masks(split: ColdSplit) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_cold(config: TrainConfig, split: ColdSplit, out: str | os.PathLike | None = None, mode: str = "new",
-               log: Callable[[str], None] | None = print) -> ColdResult:
+               log: Callable[[str], None] | None = print, base: "ColdResult | None" = None) -> ColdResult:
     """Train DropoutNet over ``config``'s backbone on ``split`` in regime ``config.dropoutnet``.
 
     DropoutNet's settings are ``config``'s ``dn_*`` fields (:meth:`DropoutNetSettings.from_config`), so
-    the run's ``config.json`` alone replays it.
+    the run's ``config.json`` alone replays it. ``base`` (``pre`` only): the result of an earlier ``pre``
+    run on the same split whose backbone settings and seed equal this config's; its trained backbone
+    is reused instead of training the same one again (training is deterministic: the same result).
     """
     from rankguard.recsys.objectives import build_objective
     from rankguard.recsys.trainer import Constrain, build_model, train
@@ -92,10 +98,17 @@ def train_cold(config: TrainConfig, split: ColdSplit, out: str | os.PathLike | N
                                       "data_notes": list(split.notes), **config.to_dict()})
         run.mark("running")
     base_metrics: dict[str, float] = {}
+    base_result = None
     if regime == "pre":
-        base_out = run.file("base") if run is not None else None
-        base_result = train(base_config, _warm(split), out=base_out, mode="overwrite" if mode == "overwrite" else "new",
-                            diagnostics=False, log=log)
+        if base is not None:
+            if base.base_result is None or base.base_config != base_config:
+                raise ValueError("`base` must be a pre-training result whose backbone settings and seed equal "
+                                 "this config's")
+            base_result = base.base_result
+        else:
+            base_out = run.file("base") if run is not None else None
+            base_result = train(base_config, _warm(split), out=base_out,
+                                mode="overwrite" if mode == "overwrite" else "new", diagnostics=False, log=log)
         base, base_metrics = base_result.model, base_result.test_metrics
         for p in base.parameters():
             p.requires_grad_(False)
@@ -109,15 +122,13 @@ def train_cold(config: TrainConfig, split: ColdSplit, out: str | os.PathLike | N
     metric = config.select_metric
 
     def validate(m: DropoutNet) -> dict[str, float]:
+        # the authors' rule (layer6ai-labs/DropoutNet torch/main.py): the sum of the warm, cold-user and
+        # cold-item validation metrics; here their mean, in both regimes
         fn = m.score_fn(cold_u, cold_i)
         cold = evaluate_cold(split, fn, "val", protocol, candidates)
-        values = {f"{name}_{metric}": obj[metric] for name, obj in cold.items()}
-        select = float(np.nanmean(list(values.values())))
-        if regime == "joint":
-            warm = warm_eval.evaluate(fn, stage="val")[metric]
-            values[f"warm_{metric}"] = warm
-            select = float(np.nanmean([select, warm]))
-        return {"select": select, **values}
+        values = {f"warm_{metric}": float(warm_eval.evaluate(fn, stage="val")[metric]),
+                  **{f"{name}_{metric}": obj[metric] for name, obj in cold.items()}}
+        return {"select": float(np.nanmean(list(values.values()))), **values}
 
     if regime == "pre":
         objective: Any = dn_objective
@@ -127,13 +138,16 @@ def train_cold(config: TrainConfig, split: ColdSplit, out: str | os.PathLike | N
     else:
         base_objective, _ = build_objective(
             config.loss, config.sampler, split.train, gens.numpy, margin=config.margin, batch_size=config.batch_size,
-            n_negatives=config.n_negatives, cov_weight=config.cov_weight, sampler_options=config.sampler_options)
+            n_negatives=config.n_negatives, cov_weight=config.cov_weight, sampler_options=config.sampler_options,
+            temperature=config.temperature, k_neg=config.k_neg, embedding_reg=config.embedding_reg)
         objective = JointObjective(base_objective, dn_objective, settings.joint_weight)
         optimizers = {"model": OptimizerSpec(base.parameters(), config.optimizer, config.lr, config.weight_decay),
                       "towers": OptimizerSpec(list(model.user_tower.parameters()) + list(model.item_tower.parameters()),
                                               "adam", settings.lr)}
         epochs, hooks = config.epochs, [Constrain()]
-    fit_settings = FitSettings(epochs=epochs, eval_every=1, patience=0, select_metric="select",
+    # pre: DropoutNet's epochs are short, validate each; joint: the backbone's schedule
+    fit_settings = FitSettings(epochs=epochs, eval_every=1 if regime == "pre" else config.eval_every, patience=0,
+                               select_metric="select",
                                desc=f"dropoutnet {regime} {config.method}")
     fitted = fit_in_run(run, "rankguard recsys train", model, objective, fit_settings, optimizers=optimizers,
                         validate=validate, generators=gens, resume=mode == "resume",
@@ -143,7 +157,8 @@ def train_cold(config: TrainConfig, split: ColdSplit, out: str | os.PathLike | N
     warm = warm_eval.evaluate(fn, stage="test")
     test_metrics = {k: float(warm[k]) for k in METRIC_KEYS if k in warm}
     cold = evaluate_cold(split, fn, "test", protocol, candidates)
-    result = ColdResult(model, test_metrics, cold, base_metrics, fitted.best_epoch, fitted.history)
+    result = ColdResult(model, test_metrics, cold, base_metrics, fitted.best_epoch, fitted.history, base_result,
+                        base_config if base_result is not None else None)
     if run is not None:
         clean = lambda d: {k: (v if np.isfinite(v) else None) for k, v in d.items()}  # noqa: E731
         payload: dict[str, Any] = clean(test_metrics)
