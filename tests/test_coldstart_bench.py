@@ -62,3 +62,18 @@ def test_markdown_states_epochs_and_seeds():
     text = bench.to_markdown(payload)
     assert "papers'" in text and "50.00 ± 0.00" in text and "## Goals" in text
     assert text.count("| MF+DN | pre |") == 3   # one row in each of the three tables
+
+
+def test_cache_reads_back_a_record_of_the_same_plan_only(tmp_path):
+    calls = []
+
+    def make():
+        calls.append(1)
+        return {"method": "x", "seconds": 1.0}
+
+    plan = bench._plan(quick=False)
+    first = bench._cached(tmp_path, "row", make, lambda _: None, plan)
+    again = bench._cached(tmp_path, "row", make, lambda _: None, plan)
+    assert first == again and len(calls) == 1 and again["plan"]["dn_epochs"] == bench.DN_EPOCHS
+    bench._cached(tmp_path, "row", make, lambda _: None, bench._plan(quick=True))   # another plan: run again
+    assert len(calls) == 2

@@ -80,11 +80,21 @@ def _record(method: str, regime: str, seed: int | None, result: Any, seconds: fl
             "best_epoch": int(result.best_epoch), "seconds": round(seconds, 1)}
 
 
-def _cached(cache: Path | None, key: str, make: Callable[[], dict[str, Any]], log) -> dict[str, Any]:
+def _plan(quick: bool) -> dict[str, Any]:
+    """What a cached record was run with; a record of another plan is run again."""
+    return {"epochs": {k: 1 if quick else v for k, v in EPOCHS.items()}, "dn_epochs": 1 if quick else DN_EPOCHS,
+            "eval_every": 1 if quick else EVAL_EVERY, "dropoutnet": json.loads(json.dumps(DN_DEFAULTS.to_dict())),
+            "split_seed": SPLIT_SEED, "cold_start": COLD}
+
+
+def _cached(cache: Path | None, key: str, make: Callable[[], dict[str, Any]], log, plan: dict[str, Any]
+            ) -> dict[str, Any]:
     path = cache / f"{key}.json" if cache is not None else None
     if path is not None and path.exists():
-        return json.loads(path.read_text())
-    record = make()
+        record = json.loads(path.read_text())
+        if json.dumps(record.get("plan"), sort_keys=True) == json.dumps(plan, sort_keys=True):
+            return record
+    record = {**make(), "plan": plan}
     if path is not None:
         write_json(path, record)
     log(f"{key}: {record['seconds']} s")
@@ -109,7 +119,8 @@ def run_records(seeds: list[int], quick: bool, cache: Path | None, log=print) ->
         return {"method": FEATURE_POPULARITY, "regime": "-", "seed": None, "warm": _metrics(warm),
                 **{g: _metrics(cold.get(g)) for g in GROUPS[1:]}, "base_warm": None, "best_epoch": 0, "seconds": 0.0}
 
-    records = [_cached(cache, "feature_popularity", popularity, log)]
+    plan = _plan(quick)
+    records = [_cached(cache, "feature_popularity", popularity, log, plan)]
     for seed in seeds:
         for regime in REGIMES:
             for backbone in BACKBONES:
@@ -122,7 +133,7 @@ def run_records(seeds: list[int], quick: bool, cache: Path | None, log=print) ->
                     holder["result"] = result
                     return _record(name, regime, seed, result, seconds)
 
-                records.append(_cached(cache, f"{backbone}-{regime}-seed{seed}", train, log))
+                records.append(_cached(cache, f"{backbone}-{regime}-seed{seed}", train, log, plan))
                 if backbone == "cml" and regime == "pre":
                     def features_only(holder=pre_cml) -> dict[str, Any]:
                         config = _config("cml", "pre", seed, quick, dn_inputs="features")
@@ -130,7 +141,7 @@ def run_records(seeds: list[int], quick: bool, cache: Path | None, log=print) ->
                         result, seconds = timed_call(lambda: train_cold(config, split, log=None, base=reuse))
                         return _record(FEATURES_ONLY, "pre", seed, result, seconds)
 
-                    records.append(_cached(cache, f"features_only-seed{seed}", features_only, log))
+                    records.append(_cached(cache, f"features_only-seed{seed}", features_only, log, plan))
     return records
 
 
