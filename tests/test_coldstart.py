@@ -244,3 +244,21 @@ def test_dropoutnet_flags_are_checked():
     settings = DropoutNetSettings.from_config(config)
     assert (settings.dropout, settings.hidden, settings.use_features) == (0.0, (64,), False)
     assert make_config("cml", **settings.config_fields()).dn_hidden == (64,)
+
+
+def test_resuming_a_pre_training_run_reuses_its_backbone_run(tmp_path):
+    """--resume of a killed pre-regime run continues OUT/base (it was refused as 'holds an earlier run')."""
+    from rankguard.recsys.coldstart.train import train_cold
+    from rankguard.recsys.recipes import make_config
+    from rankguard.runs import RunDir
+
+    s = cold_split(_toy(), items=0.2, seed=0)
+    s.item_features = np.random.default_rng(0).random((60, 3)).astype(np.float32)
+    config = make_config("mf", cold_start="items:0.2", dropoutnet="pre", epochs=2, dim=4, eval_every=1,
+                         dn_epochs=3, dn_hidden=[8])
+    out = tmp_path / "run"
+    train_cold(config, s, out=out, log=None)
+    finished = (out / "metrics.json").read_bytes()
+    RunDir(out).mark("interrupted")
+    train_cold(config, s, out=out, mode="resume", log=None)
+    assert (out / "metrics.json").read_bytes() == finished

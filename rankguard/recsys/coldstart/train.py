@@ -107,8 +107,10 @@ def train_cold(config: TrainConfig, split: ColdSplit, out: str | os.PathLike | N
             base_result = base.base_result
         else:
             base_out = run.file("base") if run is not None else None
-            base_result = train(base_config, _warm(split), out=base_out,
-                                mode="overwrite" if mode == "overwrite" else "new", diagnostics=False, log=log)
+            # resuming a killed run resumes (or reloads, when it finished) the backbone's own run too
+            base_mode = mode if mode in ("overwrite", "resume") and base_out is not None and (
+                mode == "overwrite" or base_out.exists()) else "new"
+            base_result = train(base_config, _warm(split), out=base_out, mode=base_mode, diagnostics=False, log=log)
         base, base_metrics = base_result.model, base_result.test_metrics
         for p in base.parameters():
             p.requires_grad_(False)
