@@ -318,3 +318,18 @@ def test_bench_contrastive_cf_quick_writes_tables(tmp_path, monkeypatch):
                                 "--cache", str(tmp_path / "cache")]) == 0
     again = json.loads((tmp_path / "contrastive_cf_quick.json").read_text())
     assert [r["per_seed"] for r in again["rows"]] == [r["per_seed"] for r in payload["rows"]]
+
+
+def test_bench_seed_runs_are_reused_only_for_the_same_config(tmp_path):
+    import json
+    from rankguard.bench.contrastive_cf import run_seed
+    split = _toy_split(3)
+    cfg = make_config("mf", loss="infonce", epochs=2, eval_every=1, n_negatives=4, batch_size=64, protocol="standard",
+                      seed=1)
+    first = run_seed(cfg, split, tmp_path / "seed1", log=None)
+    again = run_seed(cfg, split, tmp_path / "seed1", log=None)          # read back, not re-run
+    assert again == first
+    other = run_seed(make_config("mf", loss="infonce", epochs=2, eval_every=1, n_negatives=4, batch_size=64,
+                                 protocol="standard", seed=1, lr=0.05), split, tmp_path / "seed1", log=None)
+    assert json.loads((tmp_path / "seed1" / "config.json").read_text())["lr"] == 0.05
+    assert other["shifted"] != first["shifted"] or other["s_per_epoch"] != first["s_per_epoch"]

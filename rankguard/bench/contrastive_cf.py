@@ -53,6 +53,8 @@ from rankguard.recsys.tune import tune
 from rankguard.runs import RunDir, markdown_table
 
 LOSSES = ("bpr", "infonce", "advinfonce")
+#: run-config keys that describe the run, not the config (as rankguard.recsys.tune leaves them out)
+_INFORMATIONAL = ("method", "n_users", "n_items", "rankguard", "data_notes")
 KEYS = ("Recall@20", "NDCG@20")
 COMMON = dict(dim=64, optimizer="adam", batch_size=1024, embedding_reg=1e-5, weight_decay=0.0)
 PER_LOSS: dict[str, dict[str, Any]] = {
@@ -127,13 +129,30 @@ def run_seed(config: TrainConfig, split: Any, folder: Path, log) -> dict[str, An
     """Train ``config`` into ``folder`` unless a finished run is there; read it back."""
     run = RunDir(folder)
     info = run.load_json("status.json") if run.file("status.json").is_file() else {}
+    stored = run.load_json("config.json") if run.file("config.json").is_file() else None
+    same = stored is not None and TrainConfig.from_dict(
+        {k: v for k, v in stored.items() if k not in _INFORMATIONAL}).to_dict() == config.to_dict()
+    if stored is not None and not same:   # a run of another config (the grid's choice changed): replace it
+        if log:
+            log(f"  seed {config.seed}: {folder} holds a run of another config; retraining")
+        info = {}
     if info.get("status") != "complete":
-        mode = "resume" if info.get("status") in ("running", "interrupted") else (
-            "overwrite" if run.file("config.json").is_file() else "new")
+        mode = "resume" if same and info.get("status") in ("running", "interrupted") else (
+            "overwrite" if stored is not None or run.file("status.json").is_file() else "new")
         if log:
             log(f"  seed {config.seed}: training into {folder}")
         train(config, split, out=folder, mode=mode, diagnostics=False, log=None)
     return read_run(folder)
+
+
+def _same_config(folder: Path, best_config: dict[str, Any], seed: int) -> bool:
+    """Whether ``folder`` holds a run of ``best_config`` with ``seed`` (a stale seed run does not count)."""
+    path = folder / "config.json"
+    if not path.is_file():
+        return False
+    clean = lambda d: {k: v for k, v in d.items() if k not in _INFORMATIONAL}  # noqa: E731
+    stored = TrainConfig.from_dict(clean(json.loads(path.read_text()))).to_dict()
+    return stored == dataclasses.replace(TrainConfig.from_dict(clean(best_config)), seed=seed).to_dict()
 
 
 def _finished(folder: Path) -> bool:
@@ -167,7 +186,7 @@ def run_method(dataset: str, backbone: str, loss: str, plan: Plan, split: Any, s
     per_seed, used = [], []
     for seed in seeds:
         seed_dir = Path(chosen_dir) if seed == 0 else folder / "seeds" / f"seed{seed}"
-        if collect and not _finished(seed_dir):
+        if collect and not (_finished(seed_dir) and _same_config(seed_dir, best_config, seed)):
             continue
         if seed == 0 or collect:
             per_seed.append(read_run(seed_dir))
