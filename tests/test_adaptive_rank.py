@@ -172,3 +172,39 @@ def test_bad_inputs_name_the_argument():
         adaptive_rank_loss(s, y, [0.1, 0.2], [1, 0])
     with pytest.raises(ValueError, match="`xi_floor`"):
         AdaptiveRankLoss(xi=0.1, xi_floor=0.5)
+
+
+def test_origin_code_form_module_matches_dense_on_its_subsample():
+    """The Module's origin form (constant 1e4, α not detached, ≤ k memory rows per class redrawn per batch)
+    equals the dense form of the origin code on the rows it drew, value and gradient."""
+    s, y, mem, ymem = _data(10, b=64, m=900)
+    loss = AdaptiveRankLoss(0.2, normalizer=1e4, detach_alpha=False, memory_subsample=50,
+                            generator=torch.Generator().manual_seed(3))
+    loss.set_memory(mem, ymem)
+    draw = torch.Generator().manual_seed(3)       # the same draws as the Module's, replayed
+    parts = []
+    for cls_mask in (ymem, ~ymem):
+        idx = cls_mask.nonzero()[:, 0]
+        parts.append(idx[torch.randperm(idx.shape[0], generator=draw)[:50]])
+    idx = torch.cat(parts)
+    s1 = s.clone().requires_grad_()
+    value = loss(s1, y)
+    value.backward()
+    s2 = s.clone().requires_grad_()
+    xi2 = torch.tensor(0.2, dtype=torch.float64, requires_grad=True)
+    dense = dense_adaptive_rank(s2, y, mem[idx], ymem[idx], xi2, normalizer=1e4, detach_alpha=False)
+    dense.backward()
+    assert _rel(value.detach(), dense.detach()) <= 1e-6
+    assert _rel(s1.grad, s2.grad) <= 1e-6
+    assert _rel(loss.xi.grad, xi2.grad) <= 1e-6
+    assert AdaptiveRankLoss.origin_code_form().memory_subsample == 10_000
+
+
+def test_memory_subsample_that_does_not_bind_uses_the_whole_memory():
+    s, y, mem, ymem = _data(11, b=30, m=80)
+    whole = AdaptiveRankLoss(0.2)
+    whole.set_memory(mem, ymem)
+    sub = AdaptiveRankLoss(0.2, memory_subsample=80)
+    sub.set_memory(mem, ymem)
+    assert not sub._subsample_binds()
+    assert torch.equal(whole(s, y), sub(s, y))

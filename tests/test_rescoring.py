@@ -166,3 +166,31 @@ def test_rescore_never_overwrites_an_earlier_result_silently(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--overwrite" in err
     assert main(["rescore", str(YEAST), "--out", str(out), "--loss", "svm", "--overwrite"]) == 0
+
+
+def test_cli_origin_code_form_flags_reach_the_loss(tmp_path):
+    body = "".join(f"s{i}\t{1 if i % 2 else -1}\t{i}\t{i}\t{i % 3 + (i % 2)}\t{(i * 7) % 5}\tPEP{i}\tp\n"
+                   for i in range(60))
+    f = _pin(tmp_path, body)
+    out = tmp_path / "out"
+    assert main(["rescore", str(f), "--out", str(out), "--epochs", "2", "--normalizer", "1e4",
+                 "--alpha-in-gradient", "--memory-subsample", "5"]) == 0
+    s = json.loads((out / "summary.json").read_text())["settings"]
+    assert s["normalizer"] == 1e4 and s["detach_alpha"] is False and s["memory_subsample"] == 5
+    from rankguard.rescoring.pipeline import ORIGIN_CODE_FORM, RescoreSettings
+    assert RescoreSettings(**ORIGIN_CODE_FORM).memory_subsample == 10_000
+    with pytest.raises(ValueError, match="`memory_subsample`"):
+        RescoreSettings(memory_subsample=0)
+    with pytest.raises(ValueError, match="`normalizer`"):
+        RescoreSettings(normalizer="constant")
+    with pytest.raises(SystemExit):
+        main(["rescore", str(f), "--out", str(tmp_path / "o2"), "--normalizer", "-1"])
+
+
+def test_accepted_curve_counts_targets_at_or_below_each_threshold():
+    from rankguard.rescoring import accepted_curve
+    q = np.array([0.0, 0.01, 0.01, 0.02, 0.5])
+    t = np.array([True, True, False, True, True])
+    assert accepted_curve(q, t, np.array([0.0, 0.01, 0.015, 0.1, 1.0])).tolist() == [1, 2, 2, 3, 4]
+    with pytest.raises(ValueError, match="`q`"):
+        accepted_curve(q, t[:2])

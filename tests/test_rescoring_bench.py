@@ -1,5 +1,5 @@
-"""`rankguard bench rescoring --quick`: runs in seconds and writes both result files; mokapot failures are
-recorded, never raised."""
+"""`rankguard bench rescoring --quick`: runs in seconds and writes both result files and the q-value plot;
+mokapot failures are recorded, never raised; `--only-forms` merges part (d) into existing results."""
 
 import json
 import os
@@ -33,6 +33,26 @@ def test_quick_rescoring_bench_writes_results(tmp_path):
     assert f["label"] == "FAIMS −10" and f["toppic_origin"] == f["origin_reported_toppic"] == 141
     md = (tmp_path / "rescoring.md").read_text()
     assert "QUICK" in md and "mokapot was not run: quick run" in md and "origin's rule" in md
+    # (d): every form per file and seed, ξ after every epoch; the rule moves ξ only down, the floor holds,
+    # a fixed ξ stays; the q-value plot is written and referenced from the table by its path from the root
+    forms = report["forms"]
+    assert {r["form"] for r in forms["rows"]} == {label for label, _ in rescoring.LOSS_FORMS}
+    by = {r["form"]: r for r in forms["rows"]}
+    labels = [label for label, _ in rescoring.LOSS_FORMS]
+    for r in forms["rows"]:
+        assert r["xi_path"][0] == 0.2 and len(r["xi_path"]) == 1 + report["settings"]["epochs"]
+        assert all(b <= a + 1e-12 for a, b in zip(r["xi_path"], r["xi_path"][1:]))
+    assert by[labels[1]]["xi_path"][-1] < 0.05 and min(by[labels[2]]["xi_path"]) >= rescoring.XI_FLOOR - 1e-12
+    assert by[labels[3]]["xi_path"] == pytest.approx([0.2] * len(by[labels[3]]["xi_path"]))
+    assert (tmp_path / rescoring.PLOT_NAME).stat().st_size > 0
+    assert f"](results/{rescoring.PLOT_NAME})" in md and "ξ fixed" in md
+    # --only-forms merges (d) into the results just written and keeps the rest
+    before = json.loads((tmp_path / "rescoring.json").read_text())
+    assert rescoring.main(["--quick", "--only-forms", "--out", str(tmp_path), "--data", str(DATA)]) == 0
+    after = json.loads((tmp_path / "rescoring.json").read_text())
+    assert after["forms"]["merged"] and after["pin"] == before["pin"] and after["toppic"] == before["toppic"]
+    assert [r["psms"] for r in after["forms"]["rows"]] == [r["psms"] for r in before["forms"]["rows"]]
+    assert "--only-forms" in (tmp_path / "rescoring.md").read_text()
 
 
 def test_mokapot_failure_is_recorded_not_raised(tmp_path):

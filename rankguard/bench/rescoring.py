@@ -1,4 +1,5 @@
-"""Rescoring benchmark (issue #9): top-down TopPIC (a), bottom-up PIN with mokapot (b), loss speed (c).
+"""Rescoring benchmark (issue #9): top-down TopPIC (a), bottom-up PIN with mokapot (b), loss speed (c), ξ and
+the adaptive rank loss's form (d).
 
 (a) **Top-down**: one model per loss and seed trained on ``toppic/train`` (9 files concatenated), then each
 of the 17 ``toppic/test`` files scored and counted separately. PrSMs at 1 % FDR under two counting rules,
@@ -34,6 +35,15 @@ Goals: speed-up ≥ 1000× over the chunked dense step; the step ≤ 0.1× one s
 (loss, ∂/∂s, ∂/∂ξ) are checked against a complete dense step at M = ``check_memory``. Timed once (medians
 of repeats), not per seed.
 
+(d) **ξ and the loss's form** (issue #9 Build 1): the pipeline default of (b) on both PIN files, seeds 1–3,
+with only the adaptive rank loss changed (:data:`LOSS_FORMS`): the note's ξ rule as written (the default), the
+same rule at a ξ lr where it moves ξ, a floor on ξ, ξ fixed at ξ₀, and the origin code's form
+(:data:`~rankguard.rescoring.pipeline.ORIGIN_CODE_FORM`); accepted PSMs and ξ after every epoch. The q-value
+curves of rankguard's default, the best single feature and mokapot (this run's winners table) on the yeast
+file, seed 1, go to ``OUT/rescoring_qvalues.png``, referenced from ``rescoring.md`` by its path from the
+checkout root (``results/rescoring_qvalues.png``, as the README splice needs). ``--only-forms`` runs (d)
+alone and merges it into an existing ``OUT/rescoring.json`` of the same sizes and seeds.
+
 Run ``rankguard bench rescoring`` (1 torch thread; ``--quick``: tiny sizes, a subsample, no mokapot;
 ``--no-mokapot`` skips mokapot; ``--mokapot-venv DIR`` puts its environment elsewhere). mokapot's
 environment alone: ``rankguard bench rescoring --mokapot-setup``.
@@ -54,13 +64,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rankguard.bench.harness import (MeasuredRun, default_results_dir, environment_line, publish, rel_diff,
-                                     repo_root, standalone_main, time_interleaved)
+from rankguard.bench.harness import (MeasuredRun, default_results_dir, environment_line, publish, read_results,
+                                     rel_diff, repo_root, standalone_main, time_interleaved)
 from rankguard.bench.references import dense_adaptive_rank_step
 from rankguard.functional.adaptive_rank import sort_memory
 from rankguard.losses import AdaptiveRankLoss
 from rankguard.metrics import qvalues
-from rankguard.rescoring.pipeline import RescoreSettings, best_single_feature, origin_count, rescore, summarise
+from rankguard.rescoring.pipeline import (ORIGIN_CODE_FORM, RescoreSettings, best_single_feature, origin_count,
+                                          rescore, summarise)
+from rankguard.rescoring.plots import QVALUE_GRID, accepted_curve, plot_qvalue_curves
 from rankguard.rescoring.readers import MatchTable, concat_tables, read_matches
 from rankguard.runs import markdown_table
 from rankguard.stats import mean_std
@@ -91,6 +103,21 @@ ORIGIN_REPORTED = {
 TOPDOWN_VALIDATION = ("highCD10_techrep04", "Memory_techrep_04", "Memory_techrep_05")
 #: the settings each torch loss chooses from on the held-out training files (model, lr, epochs)
 TOPDOWN_GRID = tuple((m, lr, ep) for m in ("mlp", "linear") for lr in (1e-3, 3e-3, 1e-2) for ep in (20, 40, 80))
+#: (d) the adaptive rank loss's ξ rule and form on the PIN files (issue #9 Build 1): label -> RescoreSettings
+#: overrides of the pipeline default. The default ξ lr (1e-5, the origin's) barely moves ξ, so the rule is also
+#: run at the model's lr (1e-2), where it drives ξ towards 0, and the floor is shown there, where it binds
+XI_FLOOR = 0.1
+FAST_XI_LR = 1e-2
+LOSS_FORMS = (
+    ("note form, ξ learnt by the rule as written (default)", {}),
+    (f"note form, ξ learnt by the rule, ξ lr {FAST_XI_LR:g}", {"xi_lr": FAST_XI_LR}),
+    (f"note form, ξ floor {XI_FLOOR:g}, ξ lr {FAST_XI_LR:g}", {"xi_lr": FAST_XI_LR, "xi_floor": XI_FLOOR}),
+    (f"note form, ξ fixed at ξ₀ = {RescoreSettings.xi:g}", {"learn_xi": False}),
+    ("origin code form (10⁴ normaliser, α not detached, memory ≤ 10⁴/class), ξ learnt", dict(ORIGIN_CODE_FORM)),
+)
+#: the file of the q-value plot (results/rescoring_qvalues.png), on the first seed
+PLOT_FILE = PIN_FILES[0]
+PLOT_NAME = "rescoring_qvalues.png"
 
 
 @dataclass
@@ -428,6 +455,135 @@ def pin_goals(summary: list[dict]) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------------
+# (d) ξ and the loss's form on the PIN files; the q-value plot
+# ------------------------------------------------------------------------------------------------
+
+def _xi_path(xi_by_epoch: list[list[float]], xi0: float) -> list[float]:
+    """ξ₀ then ξ after each epoch, the mean over the folds' models."""
+    return [xi0] + [float(np.mean(col)) for col in zip(*xi_by_epoch)]
+
+
+def _mokapot_curve(cache: Path | None, rel: str, seed: int) -> np.ndarray | None:
+    """mokapot's accepted target PSMs on :data:`QVALUE_GRID` from the winners table this run's mokapot left
+    (``None`` when there is none)."""
+    path = mokapot_table_path(cache, rel, seed) if cache is not None else None
+    if path is None or not path.exists():
+        return None
+    q, target = [], []
+    with open(path) as fh:
+        head = fh.readline().rstrip("\n").split("\t")
+        i_level, i_target, i_q = head.index("level"), head.index("target"), head.index("q")
+        for line in fh:
+            f = line.rstrip("\n").split("\t")
+            if f[i_level] == "psms":
+                q.append(float(f[i_q]))
+                target.append(f[i_target] == "1")
+    return accepted_curve(np.array(q), np.array(target, dtype=bool))
+
+
+def bench_forms(sizes: Sizes, data: Path, cache: Path | None, with_mokapot: bool, log=print) -> dict:
+    """The ξ rule as written vs a floor vs ξ fixed, and the note's form vs the origin code's (:data:`LOSS_FORMS`),
+    on the PIN files, seeds as (b); ξ after every epoch; plus the q-value curves of :data:`PLOT_FILE` (else
+    the first file) and the first seed (rankguard's default, the best single feature and, when this run's
+    mokapot left its table, mokapot)."""
+    rows, plot, class_sizes = [], None, {}
+    plot_file = PLOT_FILE if PLOT_FILE in sizes.pin_files else sizes.pin_files[0]
+    for rel in sizes.pin_files:
+        table = _head(read_matches(data / rel), sizes.pin_rows)
+        name = Path(rel).name
+        n_t = int(table.is_target.sum())
+        # the origin's subsample (≤ 10⁴ rows per class) binds only when a class of the memory is larger
+        class_sizes[name] = {"targets": n_t, "decoys": len(table) - n_t}
+        for seed in sizes.seeds:
+            for k, (label, overrides) in enumerate(LOSS_FORMS):
+                settings = dataclasses.replace(RescoreSettings(seed=seed), **overrides)
+                t0 = time.perf_counter()
+                scores, info = rescore(table, settings)
+                res = summarise(table, scores)
+                xi = info.get("xi_by_epoch") or []
+                rows.append({"file": name, "form": label, "seed": seed, "overrides": overrides,
+                             "psms": res["accepted_psms"], "peptides": res["accepted_peptides"],
+                             "xi_path": _xi_path(xi, settings.xi), "xi_final_by_fold": [h[-1] for h in xi],
+                             "wall_s": round(time.perf_counter() - t0, 1)})
+                log(f"(d) {name} seed {seed} {label}: {res['accepted_psms']} PSMs, ξ {settings.xi:g} -> "
+                    f"{rows[-1]['xi_path'][-1]:.4g}")
+                if k == 0 and rel == plot_file and seed == sizes.seeds[0] and plot is None:
+                    feat, sign, fs = best_single_feature(table)
+                    base = summarise(table, fs)
+                    curves = {f"rankguard {DEFAULT_LOSS} (default)":
+                              accepted_curve(res["psm_q"], table.is_target[res["psm_index"]]),
+                              f"best single feature ({'' if sign > 0 else '−'}{feat})":
+                              accepted_curve(base["psm_q"], table.is_target[base["psm_index"]])}
+                    mk = _mokapot_curve(cache, rel, seed) if with_mokapot and sizes.pin_rows is None else None
+                    if mk is not None:
+                        curves[f"{MOKAPOT_LABEL} (seed {seed})"] = mk
+                    plot = {"file": name, "seed": seed, "grid": QVALUE_GRID.tolist(),
+                            "curves": {c: v.tolist() for c, v in curves.items()}}
+    return {"rows": rows, "class_sizes": class_sizes,
+            "xi0": RescoreSettings.xi, "xi_lr": RescoreSettings.xi_lr, "xi_floor": XI_FLOOR, "fast_xi_lr": FAST_XI_LR,
+            "origin_code_form": dict(ORIGIN_CODE_FORM), "plot": plot}
+
+
+def write_qvalue_plot(forms: dict, path: Path) -> Path | None:
+    """``path`` from ``forms['plot']`` (curves on its grid); ``None`` when there is no plot."""
+    p = forms.get("plot")
+    if not p:
+        return None
+    title = f"{p['file']}, seed {p['seed']}"
+    return plot_qvalue_curves({k: np.asarray(v) for k, v in p["curves"].items()}, path, "PSMs",
+                              grid=np.asarray(p["grid"]), title=title)
+
+
+def _forms_markdown(forms: dict, seeds: list) -> list[str]:
+    rows_in = forms["rows"]
+    run_line = (f"Run alone (`--only-forms`, {forms['wall_s']} s; {environment_line(forms['environment'])}) and "
+                "merged into the whole run's results. " if forms.get("merged") else "")
+    origin = forms["origin_code_form"]
+    big = {f: max(c.values()) for f, c in forms["class_sizes"].items()}
+    sub = origin["memory_subsample"]
+    lines = [
+        "## The adaptive rank loss: the ξ rule and the loss's form (bottom-up, PIN files)",
+        "",
+        run_line + f"The pipeline default (b) with only the loss changed; seeds {', '.join(map(str, seeds))}, PSMs at q ≤ 0.01 "
+        "(mean ± sample std). ∂L/∂ξ ≥ 0 always, so the note's rule ξ ← max(0, ξ − η ∂L/∂ξ) (ξ in its own Adam "
+        f"group, ξ₀ = {forms['xi0']:g}) can only shrink ξ. ξ is the mean over the 3 folds' models, then over the "
+        f"seeds. At the default ξ lr {forms['xi_lr']:g} (the origin's) ξ hardly moves, so a floor of "
+        f"{forms['xi_floor']:g} could never bind there (that run would equal the rule's); the rule and the floor "
+        f"are also run at ξ lr {forms['fast_xi_lr']:g}, where the rule drives ξ towards 0. The origin code's form: "
+        f"both sums divided by {origin['normalizer']:g} instead of the pair counts, α_i not detached, memory "
+        f"subsampled to ≤ {sub:,} rows per class every batch"
+        + ("" if any(v > sub for v in big.values()) else
+           f" — no class of these files has more than {sub:,} rows (largest: "
+           + ", ".join(f"{f} {v:,}" for f, v in big.items()) + "), so the subsample never binds here")
+        + "; its memory is the pipeline's (the end-of-epoch model's scores of the training rows).",
+        "",
+    ]
+    table = []
+    for f in dict.fromkeys(r["file"] for r in rows_in):
+        for label in dict.fromkeys(r["form"] for r in rows_in if r["file"] == f):
+            rs = [r for r in rows_in if r["file"] == f and r["form"] == label]
+            paths = np.array([r["xi_path"] for r in rs])
+            mid = min(10, paths.shape[1] - 1)
+            finals = [x for r in rs for x in r["xi_final_by_fold"]]
+            table.append([f, label, _cell([r["psms"] for r in rs], 1), ", ".join(str(r["psms"]) for r in rs),
+                          _cell([r["peptides"] for r in rs], 1),
+                          f"{paths[0, 0]:.3g} → {paths[:, 1].mean():.4g} → {paths[:, mid].mean():.4g} → "
+                          f"{paths[:, -1].mean():.4g}",
+                          f"{min(finals):.4g}–{max(finals):.4g}" if finals else "-",
+                          _cell([r["wall_s"] for r in rs], 1)])
+    n_ep = len(rows_in[0]["xi_path"]) - 1 if rows_in else 0
+    lines += [markdown_table(["file", "form", "PSMs", "PSMs per seed", "peptides",
+                              f"ξ: start → epoch 1 → {min(10, n_ep)} → {n_ep}", "final ξ (min–max, folds × seeds)",
+                              "wall (s)"], table)]
+    if forms.get("plot"):
+        p = forms["plot"]
+        lines += ["", f"Accepted target PSMs against the q-value threshold, {p['file']}, seed {p['seed']} "
+                      f"({', '.join(p['curves'])}):", "",
+                  f"![q-value curves, {p['file']} seed {p['seed']}](results/{PLOT_NAME})"]
+    return lines + [""]
+
+
+# ------------------------------------------------------------------------------------------------
 # (a) top-down TopPIC rescoring
 # ------------------------------------------------------------------------------------------------
 
@@ -675,6 +831,8 @@ def to_markdown(report: dict) -> str:
     if report.get("toppic"):
         lines += _toppic_markdown(report["toppic"], tuple(report["seeds"]))
     lines += _pin_markdown(report)
+    if report.get("forms"):
+        lines += _forms_markdown(report["forms"], report["seeds"])
     lines += [
         "## Adaptive rank loss speed",
         "",
@@ -728,6 +886,10 @@ def run_benchmark(sizes: Sizes, data: Path, quick: bool = False, mokapot_venv: s
         pin = bench_pin(sizes, data, mokapot_venv, cache, log)
         log(f"(b) bottom-up: {time.perf_counter() - t0:.0f} s")
         t0 = time.perf_counter()
+        forms = bench_forms(sizes, data, cache, mokapot_venv is not None, log)
+        forms["wall_s"] = round(time.perf_counter() - t0, 1)
+        log(f"(d) ξ and the loss's form: {forms['wall_s']:.0f} s")
+        t0 = time.perf_counter()
         speed = bench_loss_speed(sizes, gen)
         log(f"(c) speed: {time.perf_counter() - t0:.0f} s")
     if mokapot["ran"]:
@@ -744,7 +906,7 @@ def run_benchmark(sizes: Sizes, data: Path, quick: bool = False, mokapot_venv: s
             "environment": measured.environment, "wall_s": measured.wall_s, "sizes": asdict(sizes),
             "settings": {k: v for k, v in RescoreSettings().__dict__.items() if k != "seed"},
             "mokapot": mokapot, "toppic": toppic, "pin": pin, "pin_summary": summary, "pin_goals": pin_goals(summary),
-            "loss_speed": speed, "notes": notes}
+            "forms": forms, "loss_speed": speed, "notes": notes}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -759,6 +921,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-mokapot", action="store_true", help="do not run mokapot")
     p.add_argument("--mokapot-setup", action="store_true", help="only create the mokapot environment, then exit")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 = steadiest on a shared 2-core box)")
+    p.add_argument("--only-forms", action="store_true",
+                   help="run only (d), the ξ rule and the loss's form, and merge it into the existing "
+                        "OUT/rescoring.json (same sizes and seeds), then rewrite rescoring.md and the plot")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -775,8 +940,21 @@ def run(args: argparse.Namespace) -> int:
         sizes = dataclasses.replace(sizes, mokapot=False)
     venv = args.mokapot_venv
     cache = Path(venv).parent / "mokapot-tables"
-    report = run_benchmark(sizes, Path(args.data), quick=args.quick, mokapot_venv=venv, cache=cache,
-                           log=lambda m: print(m, file=sys.stderr, flush=True))
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    if args.only_forms:
+        report = read_results(args.out, "rescoring")
+        if report is None or report.get("quick") != args.quick or report.get("seeds") != list(sizes.seeds):
+            print(f"rankguard bench rescoring --only-forms: {Path(args.out) / 'rescoring.json'} is missing or holds "
+                  f"another run ({'quick' if args.quick else 'full'} sizes, seeds {list(sizes.seeds)} needed); "
+                  "run the whole benchmark", file=sys.stderr)
+            return 1
+        with MeasuredRun(dtype=str(DTYPE).replace("torch.", "")) as measured:
+            forms = bench_forms(sizes, Path(args.data), cache, bool((report.get("mokapot") or {}).get("ran")), log)
+        forms.update(wall_s=round(measured.wall_s, 1), environment=measured.environment, merged=True)
+        report["forms"] = forms
+    else:
+        report = run_benchmark(sizes, Path(args.data), quick=args.quick, mokapot_venv=venv, cache=cache, log=log)
+    write_qvalue_plot(report["forms"], Path(args.out) / PLOT_NAME)
     return publish(args.out, "rescoring", report, to_markdown(report))
 
 

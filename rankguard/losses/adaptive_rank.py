@@ -16,7 +16,10 @@ The formula lives in :func:`rankguard.functional.adaptive_rank_loss`; this Modul
   gives the origin's U(0, 0.5) scores instead.
 
 ``memory_subsample`` (the origin code: 10⁴ per class, redrawn every batch) compares each batch with a random
-subset of the memory; ``None`` (default) uses the whole memory — exact and O((B + M) log(B + M)) anyway.
+subset of the memory; ``None`` (default) uses the whole memory — exact and O((B + M) log(B + M)) anyway. A
+class with at most that many rows is kept whole (no draw, no per-batch re-sort). With
+``normalizer=1e4, detach_alpha=False, memory_subsample=10_000`` (:meth:`origin_code_form`) the Module computes
+the origin code's form; the defaults compute the note's.
 """
 
 from __future__ import annotations
@@ -118,6 +121,15 @@ class AdaptiveRankLoss(nn.Module):
         """The parameters of ξ's own optimizer group (empty when ξ is fixed)."""
         return [self.xi] if self.xi.requires_grad else []
 
+    def _subsample_binds(self) -> bool:
+        """Whether ``memory_subsample`` drops rows: some memory class has more than that many (else the whole
+        memory is used, sorted once per refresh, as without subsampling)."""
+        k = self.memory_subsample
+        if k is None:
+            return False
+        n_t = int(self.memory_labels.sum())
+        return max(n_t, int(self.memory_labels.shape[0]) - n_t) > k
+
     def _memory_view(self) -> tuple[torch.Tensor, torch.Tensor]:
         mem, lab = self.memory_scores, self.memory_labels
         k = self.memory_subsample
@@ -135,7 +147,7 @@ class AdaptiveRankLoss(nn.Module):
 
     def forward(self, scores: torch.Tensor, labels: Any, index: Any = None) -> torch.Tensor:
         y = binary_labels_tensor(labels, "labels", length=scores.shape[0])
-        if self.memory_subsample is None:
+        if not self._subsample_binds():
             if getattr(self, "_sorted", None) is None or self._sorted.device != scores.device:
                 self._sorted = SortedMemory(self.memory_scores.to(scores.device), self.memory_labels.to(scores.device))
             sorted_memory = self._sorted

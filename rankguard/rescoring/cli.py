@@ -18,6 +18,7 @@ import numpy as np
 
 from rankguard.cli_args import finite_float
 from rankguard.rescoring.pipeline import LOSSES, MODELS, RescoreSettings, best_single_feature, rescore, summarise
+from rankguard.rescoring.plots import accepted_curve, plot_qvalue_curves
 from rankguard.rescoring.readers import MatchTable, concat_tables, read_matches
 from rankguard.runs import RunDir, atomic_write_text, write_json
 
@@ -36,10 +37,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--xi", type=finite_float, default=RescoreSettings.xi, help="adaptive-rank margin ξ₀")
     p.add_argument("--xi-floor", type=finite_float, default=0.0, help="ξ is kept >= this (0 = the note's rule)")
     p.add_argument("--fixed-xi", action="store_true", help="do not learn ξ")
+    p.add_argument("--normalizer", type=_normalizer, default="pairs",
+                   help="adaptive-rank: 'pairs' (the note: all pairs) or a constant dividing both sums (origin: 1e4)")
+    p.add_argument("--alpha-in-gradient", action="store_true",
+                   help="adaptive-rank: do not detach α_i (the origin code; the note treats it as a constant)")
+    p.add_argument("--memory-subsample", type=int, default=None, metavar="K",
+                   help="adaptive-rank: compare each batch with <= K memory rows per class, redrawn every batch "
+                        "(the origin code: 10000; default: the whole memory)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory (must be new or empty)")
     p.add_argument("--overwrite", action="store_true", help="replace the results already in --out")
     p.set_defaults(func=run, _parser=p)
+
+
+def _normalizer(text: str) -> str | float:
+    if text == "pairs":
+        return text
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be 'pairs' or a positive number, got {text!r}")
+    return value
 
 
 def _tsv(table: MatchTable, scores: np.ndarray, index: np.ndarray, q: np.ndarray) -> str:
@@ -50,23 +67,6 @@ def _tsv(table: MatchTable, scores: np.ndarray, index: np.ndarray, q: np.ndarray
         lines.append(f"{table.spec_ids[i]}\t{1 if table.is_target[i] else -1}\t{scores[i]:.6g}\t{q[k]:.6g}\t"
                      f"{table.peptides[i]}\t{table.proteins[i]}")
     return "\n".join(lines) + "\n"
-
-
-def _curve(q: np.ndarray, is_target: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    qt = np.sort(q[is_target])
-    return np.searchsorted(qt, grid, side="right")
-
-
-def _plot(path: Path, curves: dict[str, np.ndarray], grid: np.ndarray, unit: str) -> None:
-    from rankguard.plots import _figure, save_figure
-    fig, (ax,) = _figure(1, 5.0)
-    for name, counts in curves.items():
-        ax.plot(grid, counts, label=name)
-    ax.axvline(0.01, color="grey", lw=0.8, ls="--")
-    ax.set_xlabel("q-value")
-    ax.set_ylabel(f"accepted target {unit}")
-    ax.legend()
-    save_figure(fig, path)
 
 
 def rescore_files(files: list[str], out: str | Path, settings: RescoreSettings, train: list[str] | None = None,
@@ -102,18 +102,18 @@ def rescore_files(files: list[str], out: str | Path, settings: RescoreSettings, 
         summary["toppic"] = summarise(table, e)["by_threshold"]
     write_json(out / "summary.json", summary)
     if plot:
-        grid = np.linspace(0.0, 0.1, 201)
-        win_b = base["psm_index"]
-        _plot(out / "qvalues.png", {f"rankguard ({settings.loss})": _curve(res["psm_q"], table.is_target[res["psm_index"]], grid),
-                                    f"best feature ({name})": _curve(base["psm_q"], table.is_target[win_b], grid)},
-              grid, unit)
+        curves = {f"rankguard ({settings.loss})": accepted_curve(res["psm_q"], table.is_target[res["psm_index"]]),
+                  f"best feature ({name})": accepted_curve(base["psm_q"], table.is_target[base["psm_index"]])}
+        plot_qvalue_curves(curves, out / "qvalues.png", unit)
     return summary
 
 
 def run(args: argparse.Namespace) -> int:
     settings = RescoreSettings(loss=args.loss, model=args.model, epochs=args.epochs, lr=args.lr, xi=args.xi,
                                iterations=args.iterations,
-                               xi_floor=args.xi_floor, learn_xi=not args.fixed_xi, seed=args.seed)
+                               xi_floor=args.xi_floor, learn_xi=not args.fixed_xi, seed=args.seed,
+                               normalizer=args.normalizer, detach_alpha=not args.alpha_in_gradient,
+                               memory_subsample=args.memory_subsample)
     run_dir = RunDir.for_run(args.out, "overwrite" if args.overwrite else "new")   # never overwrite silently
     run_dir.save_json("config.json", {"files": [str(Path(f).resolve()) for f in args.files],
                                       "train": [str(Path(f).resolve()) for f in args.train or []],

@@ -38,12 +38,16 @@ from rankguard.metrics import qvalues
 from rankguard.rescoring.readers import MatchTable
 from rankguard.training import FitSettings, OptimizerSpec, PositiveShareBatchSampler, ScorerObjective, fit, seeded
 
-__all__ = ["LOSSES", "MODELS", "RescoreSettings", "rescore", "competition", "summarise", "origin_count",
+__all__ = ["LOSSES", "MODELS", "ORIGIN_CODE_FORM", "RescoreSettings", "rescore", "competition", "summarise", "origin_count",
            "best_single_feature", "THRESHOLDS"]
 
 LOSSES = ("adaptive-rank", "bce", "auc", "svm")
 MODELS = ("linear", "mlp")
 THRESHOLDS = (0.01, 0.05)
+#: the origin code's form of the adaptive rank loss (Dwzie/AdaptiveRankLoss @a6311ff, REFERENCES §9b), as
+#: :class:`RescoreSettings` fields: both sums divided by a constant 10⁴ instead of the pair counts, α_i not
+#: detached, each batch compared with ≤ 10⁴ memory rows per class redrawn every batch
+ORIGIN_CODE_FORM = {"normalizer": 1e4, "detach_alpha": False, "memory_subsample": 10_000}
 
 
 @dataclass
@@ -54,7 +58,12 @@ class RescoreSettings:
     (adaptive-rank, seed 0; yeast / mokapot_10k PSMs at q ≤ 0.01): linear lr 1e-3, 20 epochs 907 / 230;
     lr 1e-2 1054 / 458; lr 3e-2 1064 / 423; lr 1e-2 50 epochs 1104 / 447; mlp lr 1e-2 20 epochs 1125 / 468;
     + 2 iterations 1127 / 487; mlp lr 1e-2 40 epochs 1174 / 511 (kept). ``iterations`` > 1 retrains on the
-    confident targets under the previous model's scores (Percolator's iteration; not better here, so 1)."""
+    confident targets under the previous model's scores (Percolator's iteration; not better here, so 1).
+
+    The adaptive rank loss's form (:class:`~rankguard.losses.AdaptiveRankLoss`): ``xi_floor`` / ``learn_xi``
+    (the note's rule ξ ← max(0, ξ − η∂L/∂ξ) by default), and the note's form by default —
+    ``normalizer="pairs"``, ``detach_alpha=True``, ``memory_subsample=None``; :data:`ORIGIN_CODE_FORM` holds the
+    origin code's (``normalizer=1e4``, ``detach_alpha=False``, ``memory_subsample=10_000``)."""
 
     loss: str = "adaptive-rank"
     model: str = "mlp"
@@ -69,6 +78,9 @@ class RescoreSettings:
     seed: int = 0
     train_fdr: float = 0.01
     iterations: int = 1
+    normalizer: str | float = "pairs"
+    detach_alpha: bool = True
+    memory_subsample: int | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -77,6 +89,12 @@ class RescoreSettings:
             raise ValueError(f"`model` must be one of {', '.join(MODELS)}, got {self.model!r}")
         if not (isinstance(self.folds, int) and self.folds >= 2):
             raise ValueError(f"`folds` must be an integer >= 2, got {self.folds!r}")
+        if self.memory_subsample is not None and not (isinstance(self.memory_subsample, int)
+                                                      and self.memory_subsample >= 1):
+            raise ValueError(f"`memory_subsample` must be None or an integer >= 1, got {self.memory_subsample!r}")
+        if not (self.normalizer == "pairs" or (not isinstance(self.normalizer, str) and 0 < float(self.normalizer)
+                                               < float("inf"))):
+            raise ValueError(f"`normalizer` must be 'pairs' or a positive finite number, got {self.normalizer!r}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -209,7 +227,9 @@ def _train_torch(x: np.ndarray, y: np.ndarray, settings: RescoreSettings, gen: t
     Y = torch.from_numpy(y.astype(np.float64))
     model = _make_model(x.shape[1], settings.model, gen)
     if settings.loss == "adaptive-rank":
-        loss_fn: Any = AdaptiveRankLoss(settings.xi, learn_xi=settings.learn_xi, xi_floor=settings.xi_floor)
+        loss_fn: Any = AdaptiveRankLoss(settings.xi, learn_xi=settings.learn_xi, xi_floor=settings.xi_floor,
+                                        normalizer=settings.normalizer, detach_alpha=settings.detach_alpha,
+                                        memory_subsample=settings.memory_subsample, generator=gen)
         sigmoid = True
     elif settings.loss == "auc":
         auc = AUCLoss()
