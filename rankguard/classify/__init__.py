@@ -2,7 +2,8 @@
 
 - :mod:`~rankguard.classify.noise`    — ``uniform:η`` / ``pairflip:η`` injection on training labels;
 - :mod:`~rankguard.classify.data`     — registry-backed splits (clean test fold, noisy train/validation);
-- :mod:`~rankguard.classify.models`   — :data:`MODELS` (the paper's FFNN as ``mlp``);
+- :mod:`~rankguard.classify.models`   — :data:`MODELS` (the paper's FFNN as ``mlp``; a small CNN as ``cnn``);
+- :mod:`~rankguard.classify.augment`  — random crop + flip of training images (``--augment``);
 - :mod:`~rankguard.classify.recipes`  — :data:`LOSSES` (name -> loss, defaults, source) and :class:`ClassifyConfig`;
 - :mod:`~rankguard.classify.trainer`  — :func:`train` (engine + run directory);
 - :mod:`~rankguard.classify.suspects` — the suspected-label ranking;

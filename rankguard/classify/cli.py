@@ -18,7 +18,7 @@ from rankguard.cli_args import finite_float, read_config, run_target
 # flag dest -> ClassifyConfig field
 _FIELDS = ("dataset", "loss", "noise", "model", "hidden", "epochs", "batch_size", "optimizer", "lr", "momentum",
            "weight_decay", "eval_every", "patience", "seed", "split_seed", "noise_seed", "fold", "folds",
-           "val_fraction")
+           "val_fraction", "augment", "max_train")
 # flag dest -> loss option name (stored in ClassifyConfig.loss_options)
 _LOSS_OPTIONS = {"margin": "margin", "lam": "lam", "lam0": "lam0", "alpha": "alpha", "beta": "beta", "q": "q",
                  "temperature": "temperature", "smoothing": "smoothing", "gamma": "gamma"}
@@ -42,8 +42,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--loss", default=None, choices=LOSSES.names())
     t.add_argument("--noise", default=None, metavar="SPEC",
                    help="none, uniform:RATE (label -> one of the other classes w.p. RATE) or pairflip:RATE (y -> y+1 mod K)")
-    t.add_argument("--model", default=None, choices=MODELS.names())
-    t.add_argument("--hidden", type=int, nargs="+", default=None, metavar="WIDTH", help="MLP hidden widths (default 128 128)")
+    t.add_argument("--model", default=None, choices=MODELS.names(),
+                   help="default: cnn for [3, 32, 32] images (cifar10, a CPU-sized stand-in for the paper's ResNet), "
+                        "mlp otherwise")
+    t.add_argument("--hidden", type=int, nargs="+", default=None, metavar="WIDTH",
+                   help="mlp: hidden widths (default 128 128); cnn: conv channels per block (default 32 64 128)")
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="image datasets: random crop (padding 4) + horizontal flip of training batches (default off)")
+    t.add_argument("--max-train", type=int, default=None, metavar="N",
+                   help="use a stratified subsample of N rows of the training pool (train + validation), for quick runs")
     t.add_argument("--epochs", type=int, default=None, help="default 100 (the paper's tabular runs)")
     t.add_argument("--batch-size", type=int, default=None, help="default 64")
     t.add_argument("--optimizer", choices=OPTIMIZERS.names(), default=None, help="default sgd (momentum 0.9)")

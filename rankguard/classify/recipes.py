@@ -1,6 +1,6 @@
 """Classification recipes: the losses by name (:data:`LOSSES`, with defaults and sources) and :class:`ClassifyConfig`.
 
-A run is ``model (MLP) + loss + SGD`` on a noisy split; every choice is a field of
+A run is ``model (MLP, or the small CNN for CIFAR-10) + loss + SGD`` on a noisy split; every choice is a field of
 :class:`ClassifyConfig`, whose ``config.json`` replays the run. Loss options (``loss_options``) are
 checked against the loss's declared options, so a flag that does not apply to ``--loss`` is an error.
 """
@@ -55,13 +55,20 @@ class ClassifyConfig:
     ``lr`` (0.05), ``weight_decay`` (5e-4), the MLP width and the 20% noisy validation split are our
     choices (not stated there). ``noise_seed`` ``None`` means "the training seed". Selection keeps the
     epoch with the best ``top1_accuracy`` on the *noisy* validation split.
+
+    ``model`` ``None`` is resolved here, so ``config.json`` always names one:
+    :func:`~rankguard.classify.models.default_model` of the dataset's input shape (``cnn`` for
+    CIFAR-10's ``[3, 32, 32]``, ``mlp`` otherwise); ``hidden`` ``None`` becomes that model's default
+    (MLP widths 128 128, CNN channels 32 64 128). ``augment`` (image datasets only) turns on
+    :func:`~rankguard.classify.augment.random_crop_flip` for training batches; ``max_train`` caps
+    the training pool (train + validation) at a stratified subsample of that many rows.
     """
 
     dataset: str = "digits"
     loss: str = "ce"
     noise: str = "none"
-    model: str = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [128, 128])
+    model: str | None = None
+    hidden: list[int] | None = None
     loss_options: dict[str, Any] = field(default_factory=dict)
     epochs: int = 100
     batch_size: int = 64
@@ -77,8 +84,24 @@ class ClassifyConfig:
     fold: int = 0
     folds: int = 5
     val_fraction: float = 0.2
+    augment: bool = False
+    max_train: int | None = None
 
     def __post_init__(self) -> None:
+        from rankguard.classify.data import INPUT_SHAPES
+        from rankguard.classify.models import MODELS, default_hidden, default_model
+
+        if self.model is None:
+            self.model = default_model(INPUT_SHAPES.get(self.dataset))
+        if self.model not in MODELS:
+            raise ValueError(f"--model must be one of {', '.join(MODELS.names())}, got {self.model!r}")
+        if self.hidden is None:
+            self.hidden = default_hidden(self.model)
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"--augment must be true or false, got {self.augment!r}")
+        if self.augment and self.dataset not in INPUT_SHAPES:
+            raise ValueError(f"--augment crops and flips images; --dataset {self.dataset} is not an image dataset "
+                             f"(image datasets: {', '.join(INPUT_SHAPES)})")
         recipe = LOSSES.get(self.loss)
         unknown = sorted(set(self.loss_options) - set(recipe.defaults))
         if unknown:
@@ -89,6 +112,8 @@ class ClassifyConfig:
             self.noise_seed = self.seed
         check_int_flags(self, ("epochs", "batch_size", "eval_every"), 1)
         check_int_flags(self, ("patience", "seed", "split_seed"), 0)
+        if self.max_train is not None:
+            check_int_flags(self, ("max_train",), 2)
         check_number_flags(self, ("lr",), strict=True)
         check_number_flags(self, ("momentum", "weight_decay"))
 

@@ -1,10 +1,14 @@
-"""Noisy-label classification as a recipe on the engine: config -> split, MLP, loss -> :func:`fit` -> run dir.
+"""Noisy-label classification as a recipe on the engine: config -> split, model, loss -> :func:`fit` -> run dir.
 
 :func:`train` builds the split (:func:`~rankguard.classify.data.load_split`: clean test fold, noisy
-train/validation pool), the model (:data:`~rankguard.classify.models.MODELS`, seeded), the loss
-(:data:`~rankguard.classify.recipes.LOSSES`) inside a :class:`~rankguard.training.ScorerObjective`
-(its state — ALDR-KL's λ_i — is saved in every checkpoint), one SGD optimizer, and validation =
-top-1 accuracy on the *noisy* validation labels; :func:`rankguard.training.fit` runs the loop.
+train/validation pool), the model (:data:`~rankguard.classify.models.MODELS`, seeded; the MLP, or
+the small CNN for CIFAR-10), the loss (:data:`~rankguard.classify.recipes.LOSSES`) inside a
+:class:`~rankguard.training.ScorerObjective` (with ``augment``, the
+:class:`~rankguard.classify.augment.AugmentedObjective`; its state — ALDR-KL's λ_i — is saved in
+every checkpoint), one SGD optimizer, and validation = top-1 accuracy on the *noisy* validation
+labels; :func:`rankguard.training.fit` runs the loop. A model with an ``eval_batch`` attribute (the
+CNN: on 10,000 images at once it would need gigabytes of activations) is scored in chunks of that
+many rows; others in one pass.
 
 With a run directory it writes ``config.json`` and ``noise.json`` (the realised noise matrix and
 the flipped positions of the training and validation sets) first, ``checkpoint.pt`` after every
@@ -26,7 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from rankguard.classify.data import ClassificationSplit, load_split, split_summary
+from rankguard.classify.augment import AugmentedObjective
+from rankguard.classify.data import INPUT_SHAPES, ClassificationSplit, load_split, split_summary
 from rankguard.classify.models import build_model
 from rankguard.classify.recipes import LOSSES, ClassifyConfig
 from rankguard.runs import RunDir, markdown_table
@@ -92,10 +97,18 @@ class ClassifyResult:
     resumed_from: int | None = None
 
 
+def _forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)``, in chunks of ``model.eval_batch`` rows if the model sets it (the mode is the caller's)."""
+    chunk = getattr(model, "eval_batch", None)
+    if chunk is None or x.shape[0] <= chunk:
+        return model(x)
+    return torch.cat([model(part) for part in x.split(chunk)])
+
+
 def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
-        return model(x)
+        return _forward(model, x)
 
 
 def train(config: ClassifyConfig, out: str | os.PathLike | None = None, mode: str = "new",
@@ -109,20 +122,24 @@ def train(config: ClassifyConfig, out: str | os.PathLike | None = None, mode: st
     if split is None:
         split = load_split(config.dataset, config.noise, fold=config.fold, folds=config.folds,
                            val_fraction=config.val_fraction, split_seed=config.split_seed,
-                           noise_seed=int(config.noise_seed))
+                           noise_seed=int(config.noise_seed), max_train=config.max_train)
     gens = Generators(config.seed)
     x_tr, y_tr = torch.from_numpy(split.x_train), torch.from_numpy(split.y_train)
     x_va, y_va = torch.from_numpy(split.x_val), torch.from_numpy(split.y_val)
     model = build_model(config.model, x_tr.shape[1], split.n_classes, gens.torch, config.hidden)
     recipe = LOSSES.get(config.loss)
     loss_fn = recipe.build(config.loss_options, num_samples=y_tr.numel())
-    objective = ScorerObjective(x_tr, y_tr, loss_fn, ShuffledBatches(y_tr.numel(), config.batch_size, gens.torch))
+    batches = ShuffledBatches(y_tr.numel(), config.batch_size, gens.torch)
+    if config.augment:
+        objective = AugmentedObjective(x_tr, y_tr, loss_fn, batches, INPUT_SHAPES[config.dataset], gens.torch)
+    else:
+        objective = ScorerObjective(x_tr, y_tr, loss_fn, batches)
     options = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
     optimizers = {"model": OptimizerSpec(model.parameters(), config.optimizer, config.lr, config.weight_decay,
                                          options=options)}
 
     def validate(m: nn.Module) -> dict[str, float]:
-        return topk_accuracy(m(x_va), y_va) if y_va.numel() else {"top1_accuracy": float("nan")}
+        return topk_accuracy(_forward(m, x_va), y_va) if y_va.numel() else {"top1_accuracy": float("nan")}
 
     run = RunDir.for_run(out, mode) if out is not None else None
     if run is not None:

