@@ -273,8 +273,9 @@ def to_markdown(payload: dict[str, Any]) -> str:
              f"({STD_NOTE}); `standard` protocol, full ranking, other splits' items masked; each run's epoch "
              "selected on validation Recall@20, hyper-parameters on seed 0's validation Recall@20. "
              "s/epoch: mean training seconds per epoch on one CPU thread (an AdvInfoNCE epoch that begins with "
-             "an adversarial pass costs about two; both shown). Protocol and grids: `rankguard bench "
-             "contrastive-cf --help` / the module docstring.", ""]
+             "an adversarial pass costs about two; both shown; measured while other jobs shared the 2 cores — see "
+             "the load average below — so compare times within a dataset only roughly). Protocol and grids: "
+             "`rankguard bench contrastive-cf --help` / the module docstring.", ""]
     for dataset in payload["datasets"]:
         rows = [r for r in payload["rows"] if r["dataset"] == dataset]
         if not rows:
@@ -372,7 +373,8 @@ def run(args: argparse.Namespace) -> int:
                "common": COMMON, "per_loss": PER_LOSS, "rows": kept + rows, "wall_s": measured.wall_s,
                "environment": measured.environment}
     payload["rows"].sort(key=lambda r: (datasets.index(r["dataset"]), r["backbone"] != "mf", LOSSES.index(r["loss"])))
-    md = to_markdown(payload) + f"\n![Recall@20, shifted vs in-distribution]({name}.png)\n"
+    # the image path is the README's (where the table is spliced): results/NAME.png
+    md = to_markdown(payload) + f"\n![Recall@20, shifted vs in-distribution](results/{name}.png)\n"
     json_path, md_path = write_results(out, name, json.loads(json.dumps(payload, default=str)), md)
     png = plot(payload, Path(out) / f"{name}.png")
     print(md)
