@@ -14,7 +14,7 @@ backbone's rows (the authors' code standardises its preference inputs: CML's row
 ball, ~0.1 a coordinate, beside 0/1 features), and the output adds the preference input back (a
 skip connection), so a warm row starts at its backbone row and the tower learns a correction; at
 cold start (``m = 0``) the row is ``σ·f([0, x])``, the paper's form. On ML-100K (CML, 50 epochs,
-seed 0, 30 DropoutNet epochs selected on cold validation) warm test P@3 was 17.86 with the paper's form, 19.11 with the
+seed 0, 30 DropoutNet epochs, selected on warm and cold validation) warm test P@3 was 17.86 with the paper's form, 19.11 with the
 scaling alone, 17.43 with the skip alone, 21.22 with both, against the backbone's own 22.17 (cold
 item AUC 82.6 / 82.1 / 81.7 / 83.9). The objective reproduces the backbone's scores (the paper's
 eq. 2, squared error on score pairs)::
