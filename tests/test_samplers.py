@@ -106,3 +106,16 @@ def test_bad_inputs_name_the_problem():
         make_sampler("unis", np.eye(3), np.random.default_rng(0))
     with pytest.raises(ValueError, match="score_fn"):
         make_sampler("hars", sp.csr_matrix(np.eye(3)), np.random.default_rng(0)).sample(np.array([0]), np.array([0]))
+
+
+@pytest.mark.parametrize("name", ["unis", "pops"])
+def test_sampler_accepts_trailing_users_without_positives(name):
+    """Users with no training positive at the end of the matrix (a cold user drawn last) must not break
+    the per-user weight sums (np.add.reduceat raised IndexError there)."""
+    import numpy as np
+    import scipy.sparse as sp
+    from rankguard.samplers import SAMPLERS
+    m = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32))
+    s = SAMPLERS.get(name).from_count(m, np.random.default_rng(0), 3)
+    neg = s.sample(np.array([0, 1, 0]), np.array([0, 1, 0]), None)
+    assert neg.shape == (3, 3) and not (neg[[0, 2]] == 0).any() and not (neg[1] == 1).any()

@@ -73,8 +73,8 @@ class NegativeSampler:
         self.weights = w
         self._cdf = np.cumsum(w)
         # each user must have some weight outside its positives, else rejection never ends
-        pos_mass = np.add.reduceat(w[self.train.indices], self.train.indptr[:-1]) if self.train.nnz else 0
-        pos_mass = np.where(counts > 0, pos_mass, 0.0)
+        # per-user weight of its positives (bincount, not add.reduceat: that fails when trailing users have none)
+        pos_mass = np.bincount(rows, weights=w[self.train.indices], minlength=self.train.shape[0])
         stuck = np.flatnonzero(self._cdf[-1] - pos_mass <= 1e-12 * self._cdf[-1])
         if stuck.size:
             raise ValueError(f"{self.name}: user {int(stuck[0])} has zero sampling weight outside its positives")
