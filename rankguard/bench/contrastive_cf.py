@@ -273,8 +273,9 @@ def to_markdown(payload: dict[str, Any]) -> str:
              f"({STD_NOTE}); `standard` protocol, full ranking, other splits' items masked; each run's epoch "
              "selected on validation Recall@20, hyper-parameters on seed 0's validation Recall@20. "
              "s/epoch: mean training seconds per epoch on one CPU thread (an AdvInfoNCE epoch that begins with "
-             "an adversarial pass costs about two; both shown; measured while other jobs shared the 2 cores — see "
-             "the load average below — so compare times within a dataset only roughly). Protocol and grids: "
+             "an adversarial pass costs about two; both shown; the runs trained while other benchmarks shared the "
+             "2 cores, so compare times only roughly; the environment line below is that of the invocation that "
+             "assembled the table). Protocol and grids: "
              "`rankguard bench contrastive-cf --help` / the module docstring.", ""]
     for dataset in payload["datasets"]:
         rows = [r for r in payload["rows"] if r["dataset"] == dataset]
