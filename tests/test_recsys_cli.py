@@ -145,6 +145,9 @@ _KILLER = """
 import os, signal, sys
 from rankguard.recsys import objectives
 kind, kill_at, sig = sys.argv[1], int(sys.argv[2]), getattr(signal, sys.argv[3])
+# a job started in the background by a non-interactive shell inherits SIGINT ignored (Python then installs
+# no KeyboardInterrupt handler); a terminal's Ctrl-C is what this test simulates, so restore Python's default
+signal.signal(signal.SIGINT, signal.default_int_handler)
 cls = getattr(objectives, kind)
 original, calls = cls.loss, [0]
 def loss(self, model, batch):
