@@ -83,7 +83,7 @@ def test_recsys_benchmarks_keep_their_flags_and_file_names():
     for committed in (ROOT / "results").glob("recsys_quality*.json"):  # the committed files' keys still hold
         data = json.loads(committed.read_text())
         assert committed.stem == q.results_name(data["dataset"], data["protocol"], data["quick"])
-        assert set(q.METHODS) >= set(data["methods"])
+        assert set(q.METHODS) >= {k for k, r in data["methods"].items() if not r.get("tuned_from")}
     parser = argparse.ArgumentParser()
     s.add_arguments(parser)
     args = parser.parse_args(["--quick", "--out", "X", "--dataset", "ml-1m", "--threads", "1"])
@@ -100,6 +100,45 @@ def test_quality_merge_recomputes_kept_rows_with_sample_std():
     assert list(runs) == ["UniS", "SFCML"] and kept == ["UniS"] and runs["SFCML"] == {"fresh": True}
     assert runs["UniS"]["std"]["P@3"] == pytest.approx(math.sqrt(0.02))  # deviations ±0.1: sqrt(0.02 / (2 - 1))
     assert merge_previous(new, previous, "other", "authors") == (new, None)
+
+
+def test_quality_merge_keeps_tuned_rows_after_the_built_in_ones():
+    from rankguard.bench.recsys_quality import merge_previous
+
+    row = {"per_seed": [{"P@3": 0.1}], "mean": {}, "std": {}}
+    previous = {"dataset": "d", "protocol": "authors", "methods": {"Mine": dict(row, tuned_from="x"), "UniS": row}}
+    runs, kept = merge_previous({"HarS": {"fresh": True}, "Other": {"fresh": True}}, previous, "d", "authors")
+    assert list(runs) == ["UniS", "HarS", "Mine", "Other"] and kept == ["Mine", "UniS"]
+
+
+def test_every_column_check_names_each_miss():
+    from rankguard.bench.recsys_quality import ML100K_COLUMN_MAX, every_column_check
+
+    above = {k: v / 100 + 1e-4 for k, v in ML100K_COLUMN_MAX.items()}
+    below = dict(above, AUC=0.9290)
+    check = every_column_check({"A": {"mean": above}, "B": {"mean": below}, "C": {"mean": dict(above, MAP=None)}})
+    assert check["rows"]["A"] == {"beats_all": True, "misses": {}}
+    assert check["rows"]["B"]["beats_all"] is False and list(check["rows"]["B"]["misses"]) == ["AUC"]
+    assert check["rows"]["B"]["misses"]["AUC"] == pytest.approx(92.90 - 93.24)
+    assert list(check["rows"]["C"]["misses"]) == ["MAP"]   # no value is a miss, never a pass
+
+
+def test_tuned_rows_replay_the_file_with_only_the_seed_replaced(tmp_path):
+    from rankguard.bench.recsys_quality import method_configs, parse_tuned
+    from rankguard.recsys.trainer import make_config
+
+    cfg = make_config("mf", "ml-100k-libcml", loss="squared", epochs=7, lr=0.02, protocol="authors")
+    path = tmp_path / "best_config.json"
+    path.write_text(json.dumps(cfg.to_dict()))
+    a, b = method_configs("Mine", "ml-100k-libcml", "authors", [0, 2], None, path)
+    assert (a.seed, b.seed, a.epochs, a.lr, a.loss) == (0, 2, 7, 0.02, "squared")
+    assert method_configs("Mine", "ml-100k-libcml", "authors", [0], 3, path)[0].epochs == 3
+    with pytest.raises(ValueError, match="ml-1m"):
+        method_configs("Mine", "ml-1m", "authors", [0], None, path)
+    with pytest.raises(argparse.ArgumentTypeError, match="built-in"):
+        parse_tuned(f"UniS={path}")
+    apa = method_configs("APA+DiHarS", "ml-100k-libcml", "authors", [0], 2)[0]
+    assert (apa.vector_rule, apa.sampler, apa.backbone, apa.epochs, apa.eval_every) == ("log2", "dihars", "dpcml", 2, 1)
 
 
 def test_method_name_accepts_property_attribute_or_function():

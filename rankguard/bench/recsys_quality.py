@@ -1,36 +1,52 @@
-"""Quality of CML samplers, MF-BPR and SFCML on ML-100K under the authors' protocol and split.
+"""Collaborative ranking quality tables: CML samplers, MF-BPR, SFCML and the DPCML family.
 
-    RANKGUARD_DATA=/work/shared/data rankguard bench recsys_quality            # full table (~15-20 min, 2 cores)
+    RANKGUARD_DATA=/work/shared/data rankguard bench recsys_quality            # ML-100K, authors' split, every row
     RANKGUARD_DATA=/work/shared/data rankguard bench recsys_quality --quick --out /tmp/q   # smoke run (1 seed, 2 epochs)
+    rankguard bench recsys_quality --dataset ml-1m --methods UniS HarS DPCML2 --epochs 20   # add/replace three rows
+    rankguard bench recsys_quality --tuned MF-SQ=tune/best_config.json          # a row from `rankguard recsys tune`
 
 Writes ``results/recsys_quality.json`` (every seed's test metrics as fractions, mean, std, timing,
 diagnostics, environment) and ``results/recsys_quality.md`` (mean ± sample std (ddof=1) in percent next
-to the seed paper's numbers, shortfalls listed). Other datasets or protocols (``--dataset ml-1m
+to the published numbers, shortfalls listed). Other datasets or protocols (``--dataset ml-1m
 --protocol standard``) write ``results/recsys_quality_<dataset>[_<protocol>].{json,md}`` (the protocol
-is named when it is not ``authors``); ``--quick`` appends ``_quick``. The seed paper's numbers are
-shown only for ``ml-100k-libcml`` under ``authors``.
+is named when it is not ``authors``); ``--quick`` appends ``_quick``. Published numbers (:data:`PAPERS`):
+the seed talk's ML-100K table (``ml-100k-libcml``), the DPCML paper's Table 2 (``ml-1m``) and the
+improved-DPCML talk's CiteULike table (``citeulike-t``), all under the authors' protocol. On ML-100K the
+table also checks which rows beat the best published value of every column at once
+(:data:`ML100K_COLUMN_MAX`).
+
+Rows: :data:`METHODS` (recipe, sampler, overrides): the CML samplers, MF-BPR, SFCML, DPCML1 (= BPA+UniS),
+DPCML2 (= BPA+HarS), DPCML-SF, and the improved-DPCML grid APA+UniS, APA+HarS, BPA+DiHarS, APA+DiHarS
+(APA: ``vector_rule="log2"``; DiHarS: β = 0.1 over 100 candidates, the sampler's defaults). ``--tuned
+NAME=FILE`` adds a row trained from a ``best_config.json`` written by ``rankguard recsys tune``
+(selection on validation only; its own epochs unless ``--epochs`` names the row); the row records
+``tuned_from`` and its complete seed-0 ``config``.
 
 ``--epochs 20`` gives every method 20 epochs; ``--epochs SFCML=100,UniS=20`` sets only the named
 methods' counts (the rest keep :data:`EPOCHS`). The table's ``epochs`` column shows each row's count.
 
 ``--methods SFCML`` (any subset) re-runs only those rows and MERGES them into the existing JSON/Markdown
-(other methods' rows are kept as they were, their mean ± std recomputed from their per-seed values
-with the project's convention; the shortfall list is recomputed over all rows).
+(other rows are kept as they were, their mean ± std recomputed from their per-seed values with the
+project's convention; the shortfall list is recomputed over all rows). The files are rewritten after
+EVERY row, so a long table can be completed over several runs and a killed run loses only the row in
+progress.
 
-Model selection uses each method's configured rule (validation only): the sampled baselines keep
+Model selection uses each method's configured rule (validation only): the sampled CML baselines keep
 the best validation P@3 (DPCML's rule), checked every 5 epochs; SFCML follows LibCML's loop (best
-validation AUC, checked every epoch, no early stopping). The Markdown table names each row's rule.
+validation AUC, checked every epoch, no early stopping); the DPCML rows validate P@3 every epoch
+(the authors' ``train_best.py``). The Markdown table names each row's rule.
 
-Epoch budget (2 CPU cores, ≤ ~20 minutes for the whole table): SFCML runs its authors' ML-100K
-script length (300 epochs, ~0.2 s each); the sampled CML baselines cost 1–3.5 s per epoch here, so
-they get :data:`EPOCHS` (60, 2stS 30) — fewer than their papers' runs; their rows are therefore a
-lower bound on what the samplers reach with a longer budget.
+Epoch budget (2 CPU cores): on ML-100K SFCML runs its authors' script length (300 epochs, ~0.2 s
+each) and the sampled baselines :data:`EPOCHS` (60, 2stS 30), fewer than their papers' runs; on ML-1M
+and CiteULike-t the commands in the README state the (smaller) budgets used. Rows below their
+paper's epoch count are a lower bound on what the method reaches with a longer budget.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -40,25 +56,50 @@ from rankguard.bench.harness import (STD_NOTE, MeasuredRun, default_results_dir,
                                      finite_or_none, mean_std_cell, read_results, standalone_main,
                                      summarize_seeds, timed_call, write_results)
 from rankguard.recsys.cli import load_split
+from rankguard.recsys.recipes import TrainConfig
 from rankguard.recsys.trainer import METRIC_KEYS, make_config, train
 from rankguard.runs import markdown_table
 
-# method -> (recipe, sampler or None for the recipe's own)
-METHODS: dict[str, tuple[str, str | None]] = {
-    "UniS": ("cml", "unis"), "PopS": ("cml", "pops"), "2stS": ("cml", "2sts"), "HarS": ("cml", "hars"),
-    "MF-BPR": ("mf-bpr", None), "SFCML": ("sfcml", None),
-    "DPCML1": ("dpcml1", None), "DPCML2": ("dpcml", None), "DPCML-SF": ("dpcml-sf", None),
+# method -> (recipe, sampler or None for the recipe's own, further TrainConfig overrides)
+METHODS: dict[str, tuple[str, str | None, dict[str, Any]]] = {
+    "UniS": ("cml", "unis", {}), "PopS": ("cml", "pops", {}), "2stS": ("cml", "2sts", {}),
+    "HarS": ("cml", "hars", {}), "MF-BPR": ("mf-bpr", None, {}), "SFCML": ("sfcml", None, {}),
+    # DPCML1 = BPA + UniS and DPCML2 = BPA + HarS in the improved-DPCML (TPAMI 2024) naming
+    "DPCML1": ("dpcml1", None, {}), "DPCML2": ("dpcml", None, {}), "DPCML-SF": ("dpcml-sf", None, {}),
+    "APA+UniS": ("dpcml1", None, {"vector_rule": "log2"}), "APA+HarS": ("dpcml", None, {"vector_rule": "log2"}),
+    "BPA+DiHarS": ("dpcml", "dihars", {}), "APA+DiHarS": ("dpcml", "dihars", {"vector_rule": "log2"}),
 }
 EPOCHS = {"UniS": 60, "PopS": 60, "2stS": 30, "HarS": 60, "MF-BPR": 100, "SFCML": 300,
-          "DPCML1": 100, "DPCML2": 100, "DPCML-SF": 300}
+          "DPCML1": 100, "DPCML2": 100, "DPCML-SF": 300,
+          "APA+UniS": 100, "APA+HarS": 100, "BPA+DiHarS": 100, "APA+DiHarS": 100}
 QUICK_EPOCHS = 2
 # the seed talk's ML-100K table (percent), authors' protocol and split
-PAPER = {
+_ML100K = {
     "SFCML": {"P@3": 23.40, "R@3": 7.62, "NDCG@3": 23.63, "P@5": 23.74, "R@5": 9.95, "NDCG@5": 24.65,
               "MAP": 18.00, "MRR": 43.13, "AUC": 93.11},
     "HarS": {"P@3": 20.76, "NDCG@3": 21.05, "MAP": 15.94, "AUC": 91.66},
     "UniS": {"P@3": 15.94, "MAP": 13.21},
 }
+#: the best published value of every column of the seed's ML-100K table (maxima over all its rows)
+ML100K_COLUMN_MAX = {"P@3": 23.40, "R@3": 7.62, "NDCG@3": 23.63, "P@5": 23.85, "R@5": 9.95, "NDCG@5": 24.65,
+                     "MAP": 18.00, "MRR": 43.13, "AUC": 93.24}
+# DPCML paper (Bao et al., NeurIPS 2022) Table 2, ML-1M, authors' protocol (REFERENCES §4)
+_ML1M = {"UniS": {"P@3": 17.56, "MAP": 12.40, "MRR": 35.77}, "HarS": {"P@3": 24.88, "MAP": 15.74, "MRR": 45.15},
+         "DPCML1": {"P@3": 19.12, "MAP": 13.24, "MRR": 37.55}, "DPCML2": {"P@3": 25.18, "MAP": 16.09, "MRR": 45.32}}
+# the improved-DPCML talk's CiteULike table (REFERENCES §4); BPA+UniS = DPCML1, BPA+HarS = DPCML2
+_CITEULIKE = {"UniS": {"P@3": 7.34, "NDCG@3": 7.48, "MAP": 5.59, "MRR": 17.27},
+              "HarS": {"P@3": 8.44, "NDCG@3": 8.82, "MAP": 6.67, "MRR": 20.08},
+              "DPCML1": {"P@3": 7.78}, "APA+UniS": {"P@3": 7.99}, "DPCML2": {"P@3": 8.70}, "APA+HarS": {"P@3": 8.82},
+              "BPA+DiHarS": {"P@3": 9.05},
+              "APA+DiHarS": {"P@3": 9.24, "R@3": 4.94, "NDCG@3": 9.72, "P@5": 11.20, "R@5": 5.99, "NDCG@5": 12.09,
+                             "MAP": 6.72, "MRR": 20.88}}
+#: (dataset, protocol) -> the published numbers the table is set against, with where they come from
+PAPERS: dict[tuple[str, str], tuple[dict[str, dict[str, float]], str]] = {
+    ("ml-100k-libcml", "authors"): (_ML100K, "the seed talk's ML-100K table"),
+    ("ml-1m", "authors"): (_ML1M, "DPCML paper Table 2 (NeurIPS 2022)"),
+    ("citeulike-t", "authors"): (_CITEULIKE, "the improved-DPCML talk's CiteULike table (TPAMI 2024)"),
+}
+PAPER = _ML100K
 SHOWN = ("P@3", "R@3", "NDCG@3", "P@5", "R@5", "NDCG@5", "MAP", "MRR", "AUC")
 AUTHORS_DATASET = "ml-100k-libcml"
 
@@ -119,14 +160,48 @@ def _config_dict(config: Any) -> dict[str, Any]:
     return config.to_dict() if hasattr(config, "to_dict") else dataclasses.asdict(config)
 
 
-def run_method(name: str, split: Any, dataset: str, protocol: str, seeds: list[int], epochs: int) -> dict:
-    """Train ``name`` once per seed; the row of the JSON file (keys as in results/recsys_quality.json)."""
-    model, sampler = METHODS[name]
-    per_seed, secs, best_epochs, tvs, configs = [], [], [], [], []
+def parse_tuned(text: str) -> tuple[str, Path]:
+    """``NAME=FILE``: a row trained from a tuned ``best_config.json`` (``rankguard recsys tune``).
+
+    >>> parse_tuned("MF-SQ=runs/best_config.json")
+    ('MF-SQ', PosixPath('runs/best_config.json'))
+    """
+    name, sep, path = text.partition("=")
+    if not sep or not name.strip() or not path.strip():
+        raise argparse.ArgumentTypeError(f"--tuned: {text!r} is not NAME=best_config.json")
+    if name.strip() in METHODS:
+        raise argparse.ArgumentTypeError(f"--tuned: {name.strip()!r} is a built-in method name; pick another")
+    return name.strip(), Path(path.strip())
+
+
+def method_configs(name: str, dataset: str, protocol: str, seeds: list[int], epochs: int | None,
+                   tuned: Path | None = None) -> list[TrainConfig]:
+    """One :class:`TrainConfig` per seed for row ``name``: a :data:`METHODS` entry (its recipe,
+    sampler and overrides, ``epochs`` epochs), or the tuned file's config (its own epochs unless
+    ``epochs`` is given) with only the seed replaced."""
+    if tuned is not None:
+        try:
+            base = TrainConfig.from_dict(json.loads(tuned.read_text()), where=str(tuned))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"--tuned {name}: cannot read {tuned}: {exc}") from None
+        if Path(str(base.dataset)).name != Path(dataset).name or base.protocol != protocol:
+            raise ValueError(f"--tuned {name}: {tuned} is a {base.dataset}/{base.protocol} config, "
+                             f"this table is {dataset}/{protocol}")
+        return [dataclasses.replace(base, seed=seed, **({"epochs": epochs} if epochs else {})) for seed in seeds]
+    model, sampler, extra = METHODS[name]
+    out = []
     for seed in seeds:
-        cfg = make_config(model, dataset, sampler=sampler, epochs=epochs, seed=seed, protocol=protocol)
-        cfg = dataclasses.replace(cfg, eval_every=min(cfg.eval_every, epochs))
-        configs.append(cfg)
+        cfg = make_config(model, dataset, sampler=sampler, epochs=epochs, seed=seed, protocol=protocol, **extra)
+        out.append(dataclasses.replace(cfg, eval_every=min(cfg.eval_every, cfg.epochs)))
+    return out
+
+
+def run_method(name: str, split: Any, dataset: str, protocol: str, seeds: list[int], epochs: int | None,
+               tuned: Path | None = None) -> dict:
+    """Train row ``name`` once per seed; the row of the JSON file (keys as in results/recsys_quality.json)."""
+    configs = method_configs(name, dataset, protocol, seeds, epochs, tuned)
+    per_seed, secs, best_epochs, tvs = [], [], [], []
+    for seed, cfg in zip(seeds, configs):
         res, wall = timed_call(lambda: train(cfg, split, dataset=dataset, log=None, diagnostics=(seed == seeds[0])))
         secs.append(wall)
         per_seed.append({k: finite_or_none(v) for k, v in res.test_metrics.items()})
@@ -134,48 +209,76 @@ def run_method(name: str, split: Any, dataset: str, protocol: str, seeds: list[i
         if res.diagnostics:
             tvs.append(res.diagnostics)
         print(f"{name} seed {seed}: P@3 {100 * res.test_metrics['P@3']:.2f} AUC {100 * res.test_metrics['AUC']:.2f} "
-              f"best epoch {res.best_epoch}/{epochs} ({wall:.0f} s, {res.epoch_seconds:.2f} s/epoch)", flush=True)
+              f"best epoch {res.best_epoch}/{cfg.epochs} ({wall:.0f} s, {res.epoch_seconds:.2f} s/epoch)", flush=True)
     mean, std = summarize_seeds(per_seed, METRIC_KEYS)
-    return {"model": model, "sampler": sampler, "epochs": epochs, "config": _config_dict(configs[0]), "seeds": seeds,
-            "per_seed": per_seed, "mean": mean, "std": std, "best_epochs": best_epochs,
-            "wall_seconds": secs, "diagnostics": tvs[0] if tvs else None}
+    row = {"model": configs[0].model, "sampler": configs[0].sampler, "epochs": configs[0].epochs,
+           "config": _config_dict(configs[0]), "seeds": seeds, "per_seed": per_seed, "mean": mean, "std": std,
+           "best_epochs": best_epochs, "wall_seconds": secs, "diagnostics": tvs[0] if tvs else None}
+    if tuned is not None:
+        row["tuned_from"] = str(tuned)
+    return row
 
 
 def merge_previous(runs: dict[str, dict], previous: dict | None, dataset: str, protocol: str
                    ) -> tuple[dict[str, dict], list[str] | None]:
-    """Rows of ``previous`` (same dataset and protocol) not re-run now, merged in :data:`METHODS` order;
-    their mean ± std recomputed from ``per_seed`` (one convention in a file). Returns (rows, kept names)."""
+    """Rows of ``previous`` (same dataset and protocol) not re-run now, merged in :data:`METHODS` order
+    (then tuned rows in their order of appearance); their mean ± std recomputed from ``per_seed``
+    (one convention in a file). Returns (rows, kept names)."""
     if previous is None or previous.get("dataset") != dataset or previous.get("protocol") != protocol:
         return runs, None
     kept = {k: dict(v) for k, v in previous["methods"].items() if k not in runs}
     for row in kept.values():
         row["mean"], row["std"] = summarize_seeds(row["per_seed"], METRIC_KEYS)
-    merged = {k: (runs[k] if k in runs else kept[k]) for k in METHODS if k in runs or k in kept}
+    names = [k for k in METHODS if k in runs or k in kept]
+    names += [k for k in list(previous["methods"]) + list(runs) if k not in METHODS and k not in names]
+    merged = {k: (runs[k] if k in runs else kept[k]) for k in names}
     return merged, sorted(kept)
 
 
-def shortfalls_vs_paper(runs: dict[str, dict]) -> list[str]:
-    """Every metric where a row's mean falls below the seed paper's number (percent)."""
+def paper_for(dataset: str, protocol: str) -> dict[str, dict[str, float]] | None:
+    """The published numbers for this (dataset, protocol), or ``None`` (:data:`PAPERS`)."""
+    entry = PAPERS.get((Path(dataset).name, protocol))
+    return entry[0] if entry else None
+
+
+def shortfalls_vs_paper(runs: dict[str, dict], paper: dict[str, dict[str, float]] | None = None) -> list[str]:
+    """Every metric where a row's mean falls below its published number (percent)."""
     out = []
-    for name, ref in PAPER.items():
+    for name, ref in (PAPER if paper is None else paper).items():
         if name in runs:
             for k, v in ref.items():
                 m = runs[name]["mean"][k]
                 got = float("nan") if m is None else 100 * m
                 if not got >= v:
-                    out.append(f"{name} {k}: {got:.2f} < seed {v:.2f} ({got - v:+.2f})")
+                    out.append(f"{name} {k}: {got:.2f} < paper {v:.2f} ({got - v:+.2f})")
     return out
+
+
+def every_column_check(runs: dict[str, dict], maxima: dict[str, float] = ML100K_COLUMN_MAX) -> dict[str, Any]:
+    """Which rows' means beat (≥) the best published value of every column at once, and by how much
+    each row misses. ``{"column_max": …, "rows": {name: {"beats_all": bool, "misses": {col: gap}}}}``."""
+    rows = {}
+    for name, row in runs.items():
+        misses = {}
+        for k, best in maxima.items():
+            m = row["mean"].get(k)
+            got = float("nan") if m is None else 100 * m
+            if not got >= best:
+                misses[k] = round(got - best, 4)
+        rows[name] = {"beats_all": not misses, "misses": misses}
+    return {"column_max": maxima, "rows": rows}
 
 
 def to_markdown(payload: dict) -> str:
     """The results table (percent), shortfalls and diagnostics of a recsys_quality payload."""
-    runs, seeds, authors_table = payload["methods"], payload["seeds"], payload["paper_percent"] is not None
+    runs, seeds = payload["methods"], payload["seeds"]
+    paper = payload["paper_percent"]
     merged_from = payload["rows_kept_from_previous_file"]
 
     def cell(name: str, k: str) -> str:
         txt = mean_std_cell([r[k] for r in runs[name]["per_seed"]])
-        if authors_table and k in PAPER.get(name, {}):
-            txt += f" ({PAPER[name][k]:.2f})"
+        if paper and k in paper.get(name, {}):
+            txt += f" ({paper[name][k]:.2f})"
         return txt
 
     def rule(name: str) -> str:
@@ -183,14 +286,20 @@ def to_markdown(payload: dict) -> str:
         stop = f", patience {c['patience']}" if c.get("patience") else ", no early stop"
         return f"val {c['select_metric']} / {c['eval_every']} ep{stop}"
 
+    def seeds_of(name: str) -> str:
+        s = runs[name].get("seeds", seeds)
+        return "" if list(s) == list(seeds) else f" (seeds {s})"
+
     total = payload["total_seconds"]
-    rows = [[name, str(runs[name]["epochs"]), rule(name)] + [cell(name, k) for k in SHOWN] for name in runs]
+    rows = [[name + seeds_of(name), str(runs[name]["epochs"]), rule(name)] + [cell(name, k) for k in SHOWN]
+            for name in runs]
+    source = payload.get("paper_source")
     md = [f"# Collaborative ranking quality: {payload['dataset']}, protocol `{payload['protocol']}`", "",
           (f"Test metrics in percent, mean ± {STD_NOTE} over seeds {seeds}" if len(seeds) > 1
            else f"Test metrics in percent, one seed ({seeds[0]}), so no spread is shown")
-          + ("; in parentheses the seed paper's number. " if authors_table else ". ")
+          + (f"; in parentheses the published number ({source}). " if paper else ". ")
           + "Model selection on validation only, per row (`selection`: metric / evaluation period, early stopping "
-          "patience in evaluations). Written by `rankguard bench recsys_quality`"
+          "patience in evaluations); `epochs` is each row's budget. Written by `rankguard bench recsys_quality`"
           + (" (QUICK smoke run, not a result)" if payload["quick"] else "")
           + f"; training and evaluation of all rows took {total / 60:.1f} min ({payload['torch_threads']} torch "
           "thread(s))"
@@ -198,10 +307,24 @@ def to_markdown(payload: dict) -> str:
              f"{', '.join(payload['rows_rerun'])} re-run." if merged_from else ".")
           + " " + environment_line(payload["environment"]), "",
           markdown_table(["method", "epochs", "selection"] + list(SHOWN), rows)]
-    if authors_table:
-        md += ["## Shortfalls against the seed numbers", ""]
+    tuned = [f"- {name}: `{runs[name]['tuned_from']}`" for name in runs if runs[name].get("tuned_from")]
+    if tuned:
+        md += ["", "Rows trained from a `rankguard recsys tune` choice (one seed per grid point, validation only):", ""]
+        md += tuned
+    if paper:
+        md += ["", "## Shortfalls against the published numbers", ""]
         md += [f"- {s}" for s in payload["shortfalls_vs_seed"]] or ["- none"]
-        md.append("")
+    check = payload.get("every_column")
+    if check:
+        winners = [n for n, r in check["rows"].items() if r["beats_all"]]
+        md += ["", "## One row above the best published value of every column", "",
+               "Column maxima over all rows of the seed table: "
+               + ", ".join(f"{k} {v:.2f}" for k, v in check["column_max"].items()) + ".", "",
+               (f"Rows at or above every maximum: {', '.join(winners)}." if winners else
+                "**No row is at or above every maximum.**") + " Closest misses per row:", ""]
+        md += [f"- {n}: " + (", ".join(f"{k} {g:+.2f}" for k, g in r["misses"].items()) or "none")
+               for n, r in check["rows"].items()]
+    md.append("")
     diag_rows = [[name, f"{runs[name]['diagnostics']['sampling_tv']['tv']:.4f}",
                   runs[name]["diagnostics"]["sampling_tv"]["method"]] for name in runs if runs[name]["diagnostics"]]
     if diag_rows:
@@ -218,7 +341,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=AUTHORS_DATASET)
     p.add_argument("--protocol", default="authors", choices=("authors", "standard"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--methods", nargs="+", default=None, choices=list(METHODS),
+                   help="rows to (re-)run and merge into the existing table (default: every built-in row)")
+    p.add_argument("--tuned", type=parse_tuned, action="append", default=[], metavar="NAME=FILE",
+                   help="also run a row NAME from a `rankguard recsys tune` best_config.json (repeatable)")
     p.add_argument("--epochs", type=parse_epochs, default=None,
                    help="N (every method) or METHOD=N,... (only those methods) instead of the defaults")
     p.add_argument("--quick", action="store_true", help=f"1 seed, {QUICK_EPOCHS} epochs: a smoke run, not a result")
@@ -227,30 +353,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train the rows one after another; after EACH row the JSON and Markdown are rewritten with
+    every row finished so far merged into the existing file, so a long table can be completed over
+    several runs and a killed run loses at most the row in progress."""
     torch.set_num_threads(args.threads)
     seeds = args.seeds[:1] if args.quick else args.seeds
+    methods = list(METHODS) if args.methods is None and not args.tuned else list(args.methods or [])
+    jobs = [(name, None) for name in methods] + list(args.tuned)
+    for name, path in args.tuned:   # a bad tuned file fails before any training
+        method_configs(name, args.dataset, args.protocol, seeds[:1], None, path)
     split = load_split(args.dataset)
-    with MeasuredRun() as measured:
-        runs = {name: run_method(name, split, args.dataset, args.protocol, seeds,
-                                 epochs_for(name, args.epochs, args.quick))
-                for name in args.methods}
     stem = results_name(args.dataset, args.protocol, args.quick)
-    previous = read_results(args.out, stem) if set(args.methods) != set(METHODS) else None
-    runs, merged_from = merge_previous(runs, previous, args.dataset, args.protocol)
-    # whole-table wall time: every row's training runs (merged rows keep their own timings)
-    total = float(sum(sum(r["wall_seconds"]) for r in runs.values()))
-    authors_table = args.dataset == AUTHORS_DATASET and args.protocol == "authors"
-    payload = {"dataset": args.dataset, "protocol": args.protocol, "seeds": seeds, "quick": args.quick,
-               "metrics_are": "fractions in [0, 1]; null = no user qualifies",
-               "std_is": STD_NOTE + "; null for one seed", "total_seconds": total,
-               "torch_threads": args.threads, "machine": measured.environment["machine"],
-               "environment": measured.environment,
-               "paper_percent": PAPER if authors_table else None,
-               "shortfalls_vs_seed": shortfalls_vs_paper(runs) if authors_table else None,
-               "rows_rerun": sorted(k for k in runs if k in args.methods), "rows_kept_from_previous_file": merged_from,
-               "methods": runs}
-    json_path, md_path = write_results(args.out, stem, payload, to_markdown(payload))
-    print(f"wrote {json_path} and {md_path} ({total:.0f} s)")
+    whole_table = set(methods) == set(METHODS) and not args.tuned
+    previous = None if whole_table else read_results(args.out, stem)
+    paper = paper_for(args.dataset, args.protocol)
+    runs: dict[str, dict] = {}
+    json_path = md_path = None
+    with MeasuredRun() as measured:
+        for name, path in jobs:
+            epochs = (QUICK_EPOCHS if args.quick else
+                      (args.epochs.get(name) if isinstance(args.epochs, dict) else args.epochs) if path is not None
+                      else epochs_for(name, args.epochs, args.quick))
+            runs[name] = run_method(name, split, args.dataset, args.protocol, seeds, epochs, path)
+            merged, merged_from = merge_previous(dict(runs), previous, args.dataset, args.protocol)
+            # whole-table wall time: every row's training runs (merged rows keep their own timings)
+            total = float(sum(sum(r["wall_seconds"]) for r in merged.values()))
+            payload = {"dataset": args.dataset, "protocol": args.protocol, "seeds": seeds, "quick": args.quick,
+                       "metrics_are": "fractions in [0, 1]; null = no user qualifies",
+                       "std_is": STD_NOTE + "; null for one seed", "total_seconds": total,
+                       "torch_threads": args.threads, "machine": measured.environment["machine"],
+                       "environment": measured.environment,
+                       "paper_percent": paper, "paper_source": PAPERS[(Path(args.dataset).name, args.protocol)][1]
+                       if paper else None,
+                       "shortfalls_vs_seed": shortfalls_vs_paper(merged, paper) if paper else None,
+                       "every_column": every_column_check(merged) if args.dataset == AUTHORS_DATASET
+                       and args.protocol == "authors" else None,
+                       "rows_rerun": sorted(runs), "rows_kept_from_previous_file": merged_from,
+                       "methods": merged}
+            json_path, md_path = write_results(args.out, stem, payload, to_markdown(payload))
+            print(f"wrote {json_path} and {md_path} after {name} ({total:.0f} s of training in the table)", flush=True)
     return 0
 
 

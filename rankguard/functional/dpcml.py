@@ -57,8 +57,11 @@ def per_vector_scores(user_vectors: torch.Tensor, item_vectors: torch.Tensor,
     """Scores of every user vector: ``−‖g^c − v‖²`` or ``2⟨g^c, v⟩``, ``[B, C, N]`` or ``[B, C, K]``.
 
     ``item_vectors [N, d]`` (every item for each user; the distance expands as ‖g‖² + ‖v‖² − 2⟨g, v⟩
-    with one ``[B·C, d] @ [d, N]`` matmul, clamped at 0) or ``[B, K, d]`` (``K`` items per user; exact
-    differences). Memory: ``B·C·N`` (full) or ``B·C·K·d`` (pairs) elements.
+    with one ``[B·C, d] @ [d, N]`` matmul, clamped at 0) or ``[B, K, d]`` (``K`` items per user; the
+    same expansion with one batched ``[C, d] @ [d, K]`` matmul per user — forward + backward 7.6 ms ->
+    3.1 ms for B = 256, C = 5, K = 11, d = 100 on one thread against exact differences, which
+    materialise ``[B, C, K, d]``). Memory: ``B·C·N`` (full) or ``B·C·K`` (pairs) elements.
+    CML's and SFCML's pair scores are this function with ``C = 1``.
 
     >>> per_vector_scores(torch.zeros(1, 2, 2), torch.tensor([[1.0, 0.0]])).tolist()
     [[[-1.0], [-1.0]]]
@@ -77,10 +80,11 @@ def per_vector_scores(user_vectors: torch.Tensor, item_vectors: torch.Tensor,
         return out.view(b, c, -1)
     if item_vectors.dim() != 3 or item_vectors.shape[0] != b or item_vectors.shape[2] != d:
         raise ValueError(f"`item_vectors` must be [N, {d}] or [B, K, {d}] with B = {b}, got {tuple(item_vectors.shape)}")
-    g, v = user_vectors[:, :, None, :], item_vectors[:, None, :, :]
+    gv = torch.bmm(user_vectors, item_vectors.transpose(1, 2))            # [B, C, K]
     if metric == "inner":
-        return 2.0 * (g * v).sum(-1)
-    return -((g - v) ** 2).sum(-1)
+        return 2.0 * gv
+    return -((user_vectors * user_vectors).sum(-1)[:, :, None] + (item_vectors * item_vectors).sum(-1)[:, None, :]
+             - 2.0 * gv).clamp(min=0.0)
 
 
 def multi_vector_scores(user_vectors: torch.Tensor, item_vectors: torch.Tensor, active: torch.Tensor | None = None,

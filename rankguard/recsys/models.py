@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rankguard.functional.dpcml import per_vector_scores
 from rankguard.registry import Registry
 
 
@@ -189,8 +190,8 @@ class CML(EmbeddingModel):
         d2 = (u * u).sum(1, keepdim=True) + (v * v).sum(1)[None, :] - 2.0 * (u @ v.T)
         return -d2.clamp(min=0.0)
 
-    def _pair(self, u, v):
-        return -((u - v) ** 2).sum(-1)
+    def _pair(self, u, v):   # u [B, 1, d], v [B, K, d]: the C = 1 case of the multi-vector pair scores
+        return per_vector_scores(u, v, "distance")[:, 0]
 
     @torch.no_grad()
     def constrain_(self) -> None:
@@ -213,7 +214,7 @@ class SFCML(EmbeddingModel):
         return 2.0 * (u @ v.T)
 
     def _pair(self, u, v):
-        return 2.0 * (u * v).sum(-1)
+        return per_vector_scores(u, v, "inner")[:, 0]
 
     @torch.no_grad()
     def constrain_(self) -> None:

@@ -70,7 +70,17 @@ class OptimizerSpec:
         if not (self.lr > 0):
             raise ValueError(f"optimizer group {name!r}: learning rate must be > 0, got {self.lr}")
         cls = OPTIMIZERS.get(self.optimizer)
-        return cls(params, lr=self.lr, weight_decay=self.weight_decay, maximize=self.maximize, **self.options)
+        options = dict(self.options)
+        if "fused" not in options and "foreach" not in options and _fusable(params):
+            options["fused"] = True
+        return cls(params, lr=self.lr, weight_decay=self.weight_decay, maximize=self.maximize, **options)
+
+
+def _fusable(params: list[torch.Tensor]) -> bool:
+    """Every parameter dense, floating point, on one CPU or CUDA device (what ``fused=True`` accepts)."""
+    devices = {p.device for p in params}
+    return (len(devices) == 1 and next(iter(devices)).type in ("cpu", "cuda")
+            and all(p.is_floating_point() and p.layout == torch.strided for p in params))
 
 
 @runtime_checkable
