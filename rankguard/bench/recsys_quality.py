@@ -175,10 +175,11 @@ def parse_tuned(text: str) -> tuple[str, Path]:
 
 
 def method_configs(name: str, dataset: str, protocol: str, seeds: list[int], epochs: int | None,
-                   tuned: Path | None = None) -> list[TrainConfig]:
+                   tuned: Path | None = None, eval_every: int | None = None) -> list[TrainConfig]:
     """One :class:`TrainConfig` per seed for row ``name``: a :data:`METHODS` entry (its recipe,
     sampler and overrides, ``epochs`` epochs), or the tuned file's config (its own epochs unless
-    ``epochs`` is given) with only the seed replaced."""
+    ``epochs`` is given) with only the seed replaced. ``eval_every`` replaces the row's validation
+    period (never above its epochs)."""
     if tuned is not None:
         try:
             base = TrainConfig.from_dict(json.loads(tuned.read_text()), where=str(tuned))
@@ -187,19 +188,18 @@ def method_configs(name: str, dataset: str, protocol: str, seeds: list[int], epo
         if Path(str(base.dataset)).name != Path(dataset).name or base.protocol != protocol:
             raise ValueError(f"--tuned {name}: {tuned} is a {base.dataset}/{base.protocol} config, "
                              f"this table is {dataset}/{protocol}")
-        return [dataclasses.replace(base, seed=seed, **({"epochs": epochs} if epochs else {})) for seed in seeds]
-    model, sampler, extra = METHODS[name]
-    out = []
-    for seed in seeds:
-        cfg = make_config(model, dataset, sampler=sampler, epochs=epochs, seed=seed, protocol=protocol, **extra)
-        out.append(dataclasses.replace(cfg, eval_every=min(cfg.eval_every, cfg.epochs)))
-    return out
+        configs = [dataclasses.replace(base, seed=seed, **({"epochs": epochs} if epochs else {})) for seed in seeds]
+    else:
+        model, sampler, extra = METHODS[name]
+        configs = [make_config(model, dataset, sampler=sampler, epochs=epochs, seed=seed, protocol=protocol, **extra)
+                   for seed in seeds]
+    return [dataclasses.replace(c, eval_every=min(eval_every or c.eval_every, c.epochs)) for c in configs]
 
 
 def run_method(name: str, split: Any, dataset: str, protocol: str, seeds: list[int], epochs: int | None,
-               tuned: Path | None = None) -> dict:
+               tuned: Path | None = None, eval_every: int | None = None) -> dict:
     """Train row ``name`` once per seed; the row of the JSON file (keys as in results/recsys_quality.json)."""
-    configs = method_configs(name, dataset, protocol, seeds, epochs, tuned)
+    configs = method_configs(name, dataset, protocol, seeds, epochs, tuned, eval_every)
     per_seed, secs, best_epochs, tvs = [], [], [], []
     for seed, cfg in zip(seeds, configs):
         res, wall = timed_call(lambda: train(cfg, split, dataset=dataset, log=None, diagnostics=(seed == seeds[0])))
@@ -347,6 +347,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also run a row NAME from a `rankguard recsys tune` best_config.json (repeatable)")
     p.add_argument("--epochs", type=parse_epochs, default=None,
                    help="N (every method) or METHOD=N,... (only those methods) instead of the defaults")
+    p.add_argument("--eval-every", type=int, default=None, metavar="N",
+                   help="validate every N epochs in every row run now (default: each recipe's period)")
     p.add_argument("--quick", action="store_true", help=f"1 seed, {QUICK_EPOCHS} epochs: a smoke run, not a result")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 = steadiest on a shared 2-core box)")
     p.add_argument("--out", default=str(default_results_dir()), help="results folder (default: the checkout's results/)")
@@ -360,6 +362,8 @@ def run(args: argparse.Namespace) -> int:
     seeds = args.seeds[:1] if args.quick else args.seeds
     methods = list(METHODS) if args.methods is None and not args.tuned else list(args.methods or [])
     jobs = [(name, None) for name in methods] + list(args.tuned)
+    if args.eval_every is not None and args.eval_every < 1:
+        raise ValueError(f"--eval-every must be >= 1, got {args.eval_every}")
     for name, path in args.tuned:   # a bad tuned file fails before any training
         method_configs(name, args.dataset, args.protocol, seeds[:1], None, path)
     split = load_split(args.dataset)
@@ -374,7 +378,7 @@ def run(args: argparse.Namespace) -> int:
             epochs = (QUICK_EPOCHS if args.quick else
                       (args.epochs.get(name) if isinstance(args.epochs, dict) else args.epochs) if path is not None
                       else epochs_for(name, args.epochs, args.quick))
-            runs[name] = run_method(name, split, args.dataset, args.protocol, seeds, epochs, path)
+            runs[name] = run_method(name, split, args.dataset, args.protocol, seeds, epochs, path, args.eval_every)
             merged, merged_from = merge_previous(dict(runs), previous, args.dataset, args.protocol)
             # whole-table wall time: every row's training runs (merged rows keep their own timings)
             total = float(sum(sum(r["wall_seconds"]) for r in merged.values()))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.stats import binom
+from scipy.special import gammaln, xlog1py, xlogy
 
 from rankguard.samplers import NegativeSampler
 from rankguard.samplers.base import CandidateScoreFn
@@ -90,12 +90,21 @@ def hard_pick_distribution(sampler: HardSampler, users: np.ndarray, scores: np.n
         upto, below = np.clip(r / n_neg, 0, 1), np.clip((r - 1) / n_neg, 0, 1)
         p_rank = np.zeros_like(upto)
         for i in range(k):
-            p_rank += (k - i) * (binom.pmf(i, c, below) - binom.pmf(i, c, upto))
+            p_rank += (k - i) * (_binom_pmf(i, c, below) - _binom_pmf(i, c, upto))
         p_rank /= k
     q = np.zeros_like(s)
     np.put_along_axis(q, order, p_rank, axis=1)
     q[pos] = 0.0
     return q
+
+
+def _binom_pmf(i: int, n: int, p: np.ndarray) -> np.ndarray:
+    """``P(B = i)`` for ``B ~ Binomial(n, p)``, elementwise over ``p`` (``0·log 0 = 0``, so ``p = 0, 1``
+    are exact). The log-space ufunc form is ~10x faster than ``scipy.stats.binom.pmf`` on the
+    ``[users, n_items]`` grids of :func:`hard_pick_distribution` (DiHarS, ``k = 10``: CiteULike-t's
+    5,219 × 25k grid took minutes)."""
+    log_choose = gammaln(n + 1) - gammaln(i + 1) - gammaln(n - i + 1)
+    return np.exp(log_choose + xlogy(i, p) + xlog1py(n - i, -p))
 
 
 def monte_carlo_distribution(sampler: NegativeSampler, users: np.ndarray, n_draws: int,
