@@ -137,6 +137,13 @@ def test_tuned_rows_replay_the_file_with_only_the_seed_replaced(tmp_path):
         method_configs("Mine", "ml-1m", "authors", [0], None, path)
     with pytest.raises(argparse.ArgumentTypeError, match="built-in"):
         parse_tuned(f"UniS={path}")
+    set_lr = method_configs("DPCML2", "ml-100k-libcml", "authors", [1], 4, None, 3, {"lr": 0.01})[0]
+    assert (set_lr.lr, set_lr.seed, set_lr.epochs, set_lr.eval_every) == (0.01, 1, 4, 3)
+    from rankguard.bench.recsys_quality import parse_settings
+    with pytest.raises(ValueError, match="one value"):
+        parse_settings(["lr=0.01,0.1"])
+    with pytest.raises(ValueError):
+        parse_settings(["no_such_field=1"])
     apa = method_configs("APA+DiHarS", "ml-100k-libcml", "authors", [0], 2)[0]
     assert (apa.vector_rule, apa.sampler, apa.backbone, apa.epochs, apa.eval_every) == ("log2", "dihars", "dpcml", 2, 1)
 

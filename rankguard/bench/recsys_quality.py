@@ -58,6 +58,7 @@ from rankguard.bench.harness import (STD_NOTE, MeasuredRun, default_results_dir,
 from rankguard.recsys.cli import load_split
 from rankguard.recsys.recipes import TrainConfig
 from rankguard.recsys.trainer import METRIC_KEYS, make_config, train
+from rankguard.recsys.tune import apply_point, parse_grid
 from rankguard.runs import markdown_table
 
 # method -> (recipe, sampler or None for the recipe's own, further TrainConfig overrides)
@@ -175,11 +176,12 @@ def parse_tuned(text: str) -> tuple[str, Path]:
 
 
 def method_configs(name: str, dataset: str, protocol: str, seeds: list[int], epochs: int | None,
-                   tuned: Path | None = None, eval_every: int | None = None) -> list[TrainConfig]:
+                   tuned: Path | None = None, eval_every: int | None = None,
+                   settings: dict[str, Any] | None = None) -> list[TrainConfig]:
     """One :class:`TrainConfig` per seed for row ``name``: a :data:`METHODS` entry (its recipe,
     sampler and overrides, ``epochs`` epochs), or the tuned file's config (its own epochs unless
     ``epochs`` is given) with only the seed replaced. ``eval_every`` replaces the row's validation
-    period (never above its epochs)."""
+    period (never above its epochs); ``settings`` (``--set``) replace config fields in every row."""
     if tuned is not None:
         try:
             base = TrainConfig.from_dict(json.loads(tuned.read_text()), where=str(tuned))
@@ -193,13 +195,30 @@ def method_configs(name: str, dataset: str, protocol: str, seeds: list[int], epo
         model, sampler, extra = METHODS[name]
         configs = [make_config(model, dataset, sampler=sampler, epochs=epochs, seed=seed, protocol=protocol, **extra)
                    for seed in seeds]
+    if settings:
+        configs = [apply_point(c, settings) for c in configs]
     return [dataclasses.replace(c, eval_every=min(eval_every or c.eval_every, c.epochs)) for c in configs]
 
 
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """``--set lr=0.01 margin=2`` -> ``{"lr": 0.01, "margin": 2.0}`` (the TrainConfig field types, as
+    ``rankguard recsys tune --grid`` reads them; one value per key).
+
+    >>> parse_settings(["lr=0.01", "vector_rule=log2"])
+    {'lr': 0.01, 'vector_rule': 'log2'}
+    """
+    grid = parse_grid(items) if items else {}
+    many = [k for k, v in grid.items() if len(v) != 1]
+    if many:
+        raise ValueError(f"--set {many[0]}: give one value (KEY=VALUE), got {grid[many[0]]}")
+    return {k: v[0] for k, v in grid.items()}
+
+
 def run_method(name: str, split: Any, dataset: str, protocol: str, seeds: list[int], epochs: int | None,
-               tuned: Path | None = None, eval_every: int | None = None) -> dict:
+               tuned: Path | None = None, eval_every: int | None = None,
+               settings: dict[str, Any] | None = None) -> dict:
     """Train row ``name`` once per seed; the row of the JSON file (keys as in results/recsys_quality.json)."""
-    configs = method_configs(name, dataset, protocol, seeds, epochs, tuned, eval_every)
+    configs = method_configs(name, dataset, protocol, seeds, epochs, tuned, eval_every, settings)
     per_seed, secs, best_epochs, tvs = [], [], [], []
     for seed, cfg in zip(seeds, configs):
         res, wall = timed_call(lambda: train(cfg, split, dataset=dataset, log=None, diagnostics=(seed == seeds[0])))
@@ -349,6 +368,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="N (every method) or METHOD=N,... (only those methods) instead of the defaults")
     p.add_argument("--eval-every", type=int, default=None, metavar="N",
                    help="validate every N epochs in every row run now (default: each recipe's period)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="config fields set in every row run now, e.g. lr=0.01 (as chosen by `rankguard recsys "
+                        "tune` on validation); the rows' configs record them")
     p.add_argument("--quick", action="store_true", help=f"1 seed, {QUICK_EPOCHS} epochs: a smoke run, not a result")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 = steadiest on a shared 2-core box)")
     p.add_argument("--out", default=str(default_results_dir()), help="results folder (default: the checkout's results/)")
@@ -364,8 +386,9 @@ def run(args: argparse.Namespace) -> int:
     jobs = [(name, None) for name in methods] + list(args.tuned)
     if args.eval_every is not None and args.eval_every < 1:
         raise ValueError(f"--eval-every must be >= 1, got {args.eval_every}")
-    for name, path in args.tuned:   # a bad tuned file fails before any training
-        method_configs(name, args.dataset, args.protocol, seeds[:1], None, path)
+    settings = parse_settings(args.settings)
+    for name, path in jobs:   # a bad tuned file or setting fails before any training
+        method_configs(name, args.dataset, args.protocol, seeds[:1], None, path, None, settings)
     split = load_split(args.dataset)
     stem = results_name(args.dataset, args.protocol, args.quick)
     whole_table = set(methods) == set(METHODS) and not args.tuned
@@ -378,7 +401,8 @@ def run(args: argparse.Namespace) -> int:
             epochs = (QUICK_EPOCHS if args.quick else
                       (args.epochs.get(name) if isinstance(args.epochs, dict) else args.epochs) if path is not None
                       else epochs_for(name, args.epochs, args.quick))
-            runs[name] = run_method(name, split, args.dataset, args.protocol, seeds, epochs, path, args.eval_every)
+            runs[name] = run_method(name, split, args.dataset, args.protocol, seeds, epochs, path, args.eval_every,
+                                    settings)
             merged, merged_from = merge_previous(dict(runs), previous, args.dataset, args.protocol)
             # whole-table wall time: every row's training runs (merged rows keep their own timings)
             total = float(sum(sum(r["wall_seconds"]) for r in merged.values()))
