@@ -227,6 +227,11 @@ class MeasuredRun:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.mark()
+
+    def mark(self) -> None:
+        """Set :attr:`wall_s` and ``loadavg_1min_after`` now (a benchmark that writes its files after
+        every row calls this before each write, so no file says "None after")."""
         self.wall_s = round(time.perf_counter() - self._t0, 1)
         self.environment["loadavg_1min_after"] = loadavg_1min()
 

@@ -403,6 +403,7 @@ def run(args: argparse.Namespace) -> int:
                       else epochs_for(name, args.epochs, args.quick))
             runs[name] = run_method(name, split, args.dataset, args.protocol, seeds, epochs, path, args.eval_every,
                                     settings)
+            measured.mark()
             merged, merged_from = merge_previous(dict(runs), previous, args.dataset, args.protocol)
             # whole-table wall time: every row's training runs (merged rows keep their own timings)
             total = float(sum(sum(r["wall_seconds"]) for r in merged.values()))
