@@ -56,3 +56,15 @@ def test_quick_run_writes_files_and_merges_rows_and_seeds(tmp_path, capsys):
     assert _run(tmp_path, "--variants", "C1", "--seeds", "2") == 0
     assert json.loads(stem.with_suffix(".json").read_text())["variants"]["C1"]["seeds"] == [2]
     assert "dpcml_ablation_quick.png" in capsys.readouterr().out
+
+
+def test_add_seeds_treats_a_field_missing_from_an_older_file_as_its_default():
+    from rankguard.bench.dpcml_ablation import _same_config
+    from rankguard.recsys.recipes import make_config
+
+    new = make_config("dpcml-sf", "ml-100k-libcml", seed=1).to_dict()
+    old = {k: v for k, v in make_config("dpcml-sf", "ml-100k-libcml", seed=0).to_dict().items()
+           if k not in ("layers", "temperature", "dn_hidden")}   # a file written before these fields existed
+    assert _same_config(old, new)
+    assert not _same_config(dict(old, margin=1.5), new)
+    assert not _same_config(dict(old, layers=3), new)

@@ -36,7 +36,7 @@ from rankguard.bench.harness import (STD_NOTE, MeasuredRun, default_results_dir,
                                      finite_or_none, mean_std_cell, read_results, standalone_main,
                                      summarize_seeds, timed_call, write_results)
 from rankguard.recsys.cli import load_split
-from rankguard.recsys.recipes import METRIC_KEYS, TAIL_KEYS, make_config
+from rankguard.recsys.recipes import METRIC_KEYS, TAIL_KEYS, TrainConfig, make_config
 from rankguard.recsys.trainer import train
 from rankguard.runs import markdown_table
 
@@ -105,9 +105,12 @@ def finish_row(variant: str, row: dict) -> dict:
 
 
 def _same_config(a: dict, b: dict) -> bool:
-    """Equal apart from the seed, compared as JSON (a tuple read back from the file is a list)."""
+    """Equal apart from the seed, compared as JSON (a tuple read back from the file is a list) after
+    both pass through :meth:`TrainConfig.from_dict`: a field an older file lacks takes its default,
+    which is what replaying that file does (a file written before a field existed is the same config)."""
     def plain(c: dict) -> str:
-        return json.dumps({k: v for k, v in c.items() if k != "seed"}, sort_keys=True)
+        full = TrainConfig.from_dict(dict(c), where="a dpcml_ablation row").to_dict()
+        return json.dumps({k: v for k, v in full.items() if k != "seed"}, sort_keys=True)
     return plain(a) == plain(b)
 
 
