@@ -100,7 +100,6 @@ PAPERS: dict[tuple[str, str], tuple[dict[str, dict[str, float]], str]] = {
     ("ml-1m", "authors"): (_ML1M, "DPCML paper Table 2 (NeurIPS 2022)"),
     ("citeulike-t", "authors"): (_CITEULIKE, "the improved-DPCML talk's CiteULike table (TPAMI 2024)"),
 }
-PAPER = _ML100K
 SHOWN = ("P@3", "R@3", "NDCG@3", "P@5", "R@5", "NDCG@5", "MAP", "MRR", "AUC")
 AUTHORS_DATASET = "ml-100k-libcml"
 
@@ -254,16 +253,10 @@ def merge_previous(runs: dict[str, dict], previous: dict | None, dataset: str, p
     return merged, sorted(kept)
 
 
-def paper_for(dataset: str, protocol: str) -> dict[str, dict[str, float]] | None:
-    """The published numbers for this (dataset, protocol), or ``None`` (:data:`PAPERS`)."""
-    entry = PAPERS.get((Path(dataset).name, protocol))
-    return entry[0] if entry else None
-
-
-def shortfalls_vs_paper(runs: dict[str, dict], paper: dict[str, dict[str, float]] | None = None) -> list[str]:
-    """Every metric where a row's mean falls below its published number (percent)."""
+def shortfalls_vs_paper(runs: dict[str, dict], paper: dict[str, dict[str, float]]) -> list[str]:
+    """Every metric where a row's mean falls below its published number (percent, ``paper`` as in :data:`PAPERS`)."""
     out = []
-    for name, ref in (PAPER if paper is None else paper).items():
+    for name, ref in paper.items():
         if name in runs:
             for k, v in ref.items():
                 m = runs[name]["mean"][k]
@@ -393,14 +386,14 @@ def run(args: argparse.Namespace) -> int:
     stem = results_name(args.dataset, args.protocol, args.quick)
     whole_table = set(methods) == set(METHODS) and not args.tuned
     previous = None if whole_table else read_results(args.out, stem)
-    paper = paper_for(args.dataset, args.protocol)
+    paper, source = PAPERS.get((Path(args.dataset).name, args.protocol), (None, None))
     runs: dict[str, dict] = {}
-    json_path = md_path = None
     with MeasuredRun() as measured:
         for name, path in jobs:
-            epochs = (QUICK_EPOCHS if args.quick else
-                      (args.epochs.get(name) if isinstance(args.epochs, dict) else args.epochs) if path is not None
-                      else epochs_for(name, args.epochs, args.quick))
+            if args.quick or path is None:
+                epochs: int | None = epochs_for(name, args.epochs, args.quick)
+            else:   # a tuned row keeps its file's epochs unless --epochs N sets every row
+                epochs = None if isinstance(args.epochs, dict) else args.epochs
             runs[name] = run_method(name, split, args.dataset, args.protocol, seeds, epochs, path, args.eval_every,
                                     settings)
             measured.mark()
@@ -412,8 +405,7 @@ def run(args: argparse.Namespace) -> int:
                        "std_is": STD_NOTE + "; null for one seed", "total_seconds": total,
                        "torch_threads": args.threads, "machine": measured.environment["machine"],
                        "environment": measured.environment,
-                       "paper_percent": paper, "paper_source": PAPERS[(Path(args.dataset).name, args.protocol)][1]
-                       if paper else None,
+                       "paper_percent": paper, "paper_source": source,
                        "shortfalls_vs_seed": shortfalls_vs_paper(merged, paper) if paper else None,
                        "every_column": every_column_check(merged) if args.dataset == AUTHORS_DATASET
                        and args.protocol == "authors" else None,
