@@ -171,3 +171,36 @@ def test_bench_without_name_prints_help(capsys):
     assert main(["bench"]) == 2
     out = capsys.readouterr().out
     assert all(name in out for name in ("pairwise", "recsys_quality", "recsys_speed", "readme"))
+
+
+def test_quality_rows_written_by_another_process_meanwhile_are_kept(tmp_path, monkeypatch):
+    """Two `bench recsys_quality --methods …` processes on one table: each write re-reads the file
+    under a lock, so the row another process wrote while this one trained is merged, not dropped."""
+    import multiprocessing
+
+    from rankguard.bench import recsys_quality as q
+
+    def fake_row(name):
+        cfg = q.method_configs(name, "ml-100k-libcml", "authors", [0], 1)[0]
+        metrics = {k: 0.1 for k in q.METRIC_KEYS}
+        return {"config": cfg.to_dict(), "per_seed": [metrics], "mean": metrics, "std": {}, "wall_seconds": [1.0],
+                "best_epochs": [1], "epochs": 1, "seeds": [0], "diagnostics": {}}
+
+    def run(name):
+        parser = argparse.ArgumentParser()
+        q.add_arguments(parser)
+        q.run(parser.parse_args(["--out", str(tmp_path), "--methods", name, "--seeds", "0", "--threads", "1"]))
+
+    def slow_run_method(name, *a, **k):
+        if name == "UniS":   # while UniS "trains", another process finishes HarS and writes the table
+            proc = multiprocessing.get_context("fork").Process(target=run, args=("HarS",))
+            proc.start()
+            proc.join()
+            assert proc.exitcode == 0
+        return fake_row(name)
+
+    monkeypatch.setattr(q, "run_method", slow_run_method)
+    monkeypatch.setattr(q, "load_split", lambda dataset: None)
+    run("UniS")
+    rows = json.loads((tmp_path / "recsys_quality.json").read_text())["methods"]
+    assert sorted(rows) == ["HarS", "UniS"]

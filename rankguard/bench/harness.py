@@ -26,6 +26,7 @@ True
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -36,7 +37,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -265,6 +266,27 @@ def publish(out: str | os.PathLike, name: str, payload: Any, markdown: str) -> i
     print(markdown)
     print(f"wrote {json_path} and {md_path}")
     return 0
+
+
+@contextlib.contextmanager
+def results_lock(out: str | os.PathLike, name: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``OUT/.NAME.lock`` (``fcntl.flock``) for a read-merge-write of
+    ``OUT/NAME.*``, so two benchmark processes adding rows to one table (each on its own core) never
+    drop each other's rows. Blocks while the other holds it; released on exit, even on error.
+
+    >>> import tempfile; d = tempfile.mkdtemp()
+    >>> with results_lock(d, "demo"): write_results(d, "demo", {"x": 1}, "")[0].name
+    'demo.json'
+    """
+    import fcntl
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with open(Path(out) / f".{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def read_results(out: str | os.PathLike, name: str) -> dict[str, Any] | None:

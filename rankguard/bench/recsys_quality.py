@@ -53,7 +53,7 @@ from typing import Any
 import torch
 
 from rankguard.bench.harness import (STD_NOTE, MeasuredRun, default_results_dir, environment_line,
-                                     finite_or_none, mean_std_cell, read_results, standalone_main,
+                                     finite_or_none, mean_std_cell, read_results, results_lock, standalone_main,
                                      summarize_seeds, timed_call, write_results)
 from rankguard.recsys.cli import load_split
 from rankguard.recsys.recipes import TrainConfig
@@ -385,7 +385,6 @@ def run(args: argparse.Namespace) -> int:
     split = load_split(args.dataset)
     stem = results_name(args.dataset, args.protocol, args.quick)
     whole_table = set(methods) == set(METHODS) and not args.tuned
-    previous = None if whole_table else read_results(args.out, stem)
     paper, source = PAPERS.get((Path(args.dataset).name, args.protocol), (None, None))
     runs: dict[str, dict] = {}
     with MeasuredRun() as measured:
@@ -397,23 +396,34 @@ def run(args: argparse.Namespace) -> int:
             runs[name] = run_method(name, split, args.dataset, args.protocol, seeds, epochs, path, args.eval_every,
                                     settings)
             measured.mark()
-            merged, merged_from = merge_previous(dict(runs), previous, args.dataset, args.protocol)
-            # whole-table wall time: every row's training runs (merged rows keep their own timings)
-            total = float(sum(sum(r["wall_seconds"]) for r in merged.values()))
-            payload = {"dataset": args.dataset, "protocol": args.protocol, "seeds": seeds, "quick": args.quick,
-                       "metrics_are": "fractions in [0, 1]; null = no user qualifies",
-                       "std_is": STD_NOTE + "; null for one seed", "total_seconds": total,
-                       "torch_threads": args.threads, "machine": measured.environment["machine"],
-                       "environment": measured.environment,
-                       "paper_percent": paper, "paper_source": source,
-                       "shortfalls_vs_seed": shortfalls_vs_paper(merged, paper) if paper else None,
-                       "every_column": every_column_check(merged) if args.dataset == AUTHORS_DATASET
-                       and args.protocol == "authors" else None,
-                       "rows_rerun": sorted(runs), "rows_kept_from_previous_file": merged_from,
-                       "methods": merged}
-            json_path, md_path = write_results(args.out, stem, payload, to_markdown(payload))
-            print(f"wrote {json_path} and {md_path} after {name} ({total:.0f} s of training in the table)", flush=True)
+            with results_lock(args.out, stem):   # re-read: another process may have added rows meanwhile
+                written = write_table(args, runs, None if whole_table else read_results(args.out, stem),
+                                      seeds, stem, paper, source, measured)
+            print(f"wrote {written[0]} and {written[1]} after {name} "
+                  f"({written[2]:.0f} s of training in the table)", flush=True)
     return 0
+
+
+def write_table(args: argparse.Namespace, runs: dict[str, dict], previous: dict | None, seeds: list[int], stem: str,
+                paper: Any, source: Any, measured: Any) -> tuple[Path, Path, float]:
+    """Merge the rows run now into ``previous`` and write the JSON and Markdown; returns both paths and
+    the table's training seconds."""
+    merged, merged_from = merge_previous(dict(runs), previous, args.dataset, args.protocol)
+    # whole-table wall time: every row's training runs (merged rows keep their own timings)
+    total = float(sum(sum(r["wall_seconds"]) for r in merged.values()))
+    payload = {"dataset": args.dataset, "protocol": args.protocol, "seeds": seeds, "quick": args.quick,
+               "metrics_are": "fractions in [0, 1]; null = no user qualifies",
+               "std_is": STD_NOTE + "; null for one seed", "total_seconds": total,
+               "torch_threads": args.threads, "machine": measured.environment["machine"],
+               "environment": measured.environment,
+               "paper_percent": paper, "paper_source": source,
+               "shortfalls_vs_seed": shortfalls_vs_paper(merged, paper) if paper else None,
+               "every_column": every_column_check(merged) if args.dataset == AUTHORS_DATASET
+               and args.protocol == "authors" else None,
+               "rows_rerun": sorted(runs), "rows_kept_from_previous_file": merged_from,
+               "methods": merged}
+    json_path, md_path = write_results(args.out, stem, payload, to_markdown(payload))
+    return json_path, md_path, total
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -189,6 +189,34 @@ class DPCML(EmbeddingModel):
                                     form=self.diversity_form)
         return self.eta * penalty
 
+    def scores_with_regularizer(self, users: torch.Tensor, items: torch.Tensor | None = None
+                                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(score_pairs(users, items), regularizer(users))`` — or ``score(users)`` when ``items`` is
+        ``None`` — from ONE lookup of the users' vectors (what the training objectives call).
+
+        Under ``diversity_form="paper"`` the regulariser is taken on the batch's gathered rows, each
+        of the ``B_u`` copies of a user weighted ``1/B_u``: the same value as :meth:`regularizer`
+        (the mean of ``ψ`` over distinct users with ``C_u ≥ 2``) and the same gradient, without a
+        second embedding lookup, whose dense gradient of the ``[n_users, C·d]`` table cost a
+        zero-fill and an add of that table every step (DPCML2 ML-1M, batch 256, one thread: 17.1 -> 10.1 ms
+        a step, 1.7x).
+        """
+        if items is None:
+            users = _check_ids(users, self.n_users, "users")
+        else:
+            users, items = self._check_pairs(users, items)
+        vectors, active = self.user_vectors(users), self.active(users)
+        targets = self.item if items is None else self.item_rows(items)
+        scores = multi_vector_scores(vectors, targets, active, self.metric)
+        if self.eta == 0.0 or self.vectors == 1 or self.diversity_form != "paper":
+            return scores, self.regularizer(users)
+        distinct, inverse, copies = torch.unique(users, return_inverse=True, return_counts=True)
+        psi = diversity_penalty(vectors, self.delta1, self.delta2, active, form="paper", reduction="none")
+        eligible = int((self.user_vector_counts[distinct] >= 2).sum())
+        if eligible == 0:
+            return scores, torch.zeros((), dtype=self.item.dtype)
+        return scores, self.eta * (psi / copies[inverse].to(psi.dtype)).sum() / eligible
+
     @torch.no_grad()
     def constrain_(self) -> None:
         """User vectors: unit sphere (``user-sphere``, ``sphere``) or ball; items: ball or sphere."""
