@@ -132,3 +132,19 @@ def test_library_tune_grids_a_sampler_option_of_dihars(tmp_path):
         stored = json.loads((tmp_path / "runs" / point.name / "config.json").read_text())
         assert stored["sampler_options"] == {"beta": beta} and stored["sampler"] == "dihars"
     assert result.best_config["sampler_options"]["beta"] == result.chosen.params["sampler_options.beta"]
+
+
+def test_library_tune_grids_the_dpcml_diversity_triple_and_a_rerun_reads_it_back(tmp_path):
+    split = ratio_split(Interactions(sp.csr_matrix(clustered(seed=2).astype(np.float32))), seed=0)
+    base = make_config("dpcml", vectors=2, dim=8, epochs=2, eval_every=1, batch_size=128, select_metric="AUC")
+    grid = parse_grid(["diversity=10:0.05:0.25,0.04:0:0.5"])
+    assert grid == {"diversity": [(10.0, 0.05, 0.25), (0.04, 0.0, 0.5)]}
+    with pytest.raises(ValueError, match="3 numbers joined by ':'"):
+        parse_grid(["diversity=10:0.05"])
+    result = tune(base, grid, tmp_path, split, log=None)
+    assert [p.name for p in result.points] == ["diversity=10-0.05-0.25", "diversity=0.04-0-0.5"]
+    for point, triple in zip(result.points, grid["diversity"]):
+        stored = json.loads((tmp_path / "runs" / point.name / "config.json").read_text())
+        assert tuple(stored["diversity"]) == triple
+    again = tune(base, grid, tmp_path, split, log=None)   # finished points are read back, not refused or re-run
+    assert [p.val for p in again.points] == [p.val for p in result.points]

@@ -183,10 +183,13 @@ class DPCML(EmbeddingModel):
             return torch.zeros((), dtype=self.item.dtype)
         if self.diversity_form == "pairs":
             ids = torch.arange(self.n_users)
+            # the whole table: its view, not a gather (whose backward adds a second dense table gradient)
+            vectors = self.user.view(self.n_users, self.vectors, self.dim) if self.user_vectors_mode == "free" \
+                else self.user_vectors(ids)
         else:
             ids = torch.unique(_check_ids(users, self.n_users, "users"))
-        penalty = diversity_penalty(self.user_vectors(ids), self.delta1, self.delta2, self.active(ids),
-                                    form=self.diversity_form)
+            vectors = self.user_vectors(ids)
+        penalty = diversity_penalty(vectors, self.delta1, self.delta2, self.active(ids), form=self.diversity_form)
         return self.eta * penalty
 
     def scores_with_regularizer(self, users: torch.Tensor, items: torch.Tensor | None = None

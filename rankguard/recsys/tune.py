@@ -20,6 +20,8 @@ config is refused.
 {'lr': [0.01, 0.05], 'margin': [1.0, 2.0]}
 >>> [p.name for p in grid_points(parse_grid(["lr=0.01,0.05", "dim=8"]))]
 ['lr=0.01_dim=8', 'lr=0.05_dim=8']
+>>> parse_grid(["diversity=10:0.05:0.25,0.04:0:0.25"])
+{'diversity': [(10.0, 0.05, 0.25), (0.04, 0.0, 0.25)]}
 """
 
 from __future__ import annotations
@@ -48,12 +50,22 @@ def _field_types() -> dict[str, Any]:
     return typing.get_type_hints(TrainConfig)
 
 
+def _tuple_items(kind: Any) -> tuple[Any, ...] | None:
+    """The element types of a fixed-length numeric tuple field (``diversity: tuple[float, float,
+    float]``), else ``None``."""
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) is tuple and args and Ellipsis not in args and all(a in (int, float) for a in args):
+        return args
+    return None
+
+
 def tunable_keys() -> list[str]:
-    """The grid keys :func:`parse_grid` accepts: the int / float / str TrainConfig fields, less
-    :data:`NOT_TUNABLE` (plus ``sampler_options.NAME``)."""
+    """The grid keys :func:`parse_grid` accepts: the int / float / str TrainConfig fields and the
+    fixed-length numeric tuples (``diversity``, components joined by ``:``), less :data:`NOT_TUNABLE`
+    (plus ``sampler_options.NAME``)."""
     types = _field_types()
     return sorted(f.name for f in dataclasses.fields(TrainConfig)
-                  if f.name not in NOT_TUNABLE and types[f.name] in (int, float, str))
+                  if f.name not in NOT_TUNABLE and (types[f.name] in (int, float, str) or _tuple_items(types[f.name])))
 
 
 def _parse_value(key: str, text: str, kind: Any) -> Any:
@@ -75,6 +87,12 @@ def _parse_value(key: str, text: str, kind: Any) -> Any:
         return value
     if kind is str:
         return text
+    items = _tuple_items(kind) if kind is not None else None
+    if items is not None:   # diversity=10:0.05:0.25 — one tuple per comma-separated value
+        parts = text.split(":")
+        if len(parts) != len(items):
+            raise bad(f"{len(items)} numbers joined by ':' (e.g. {':'.join(['1'] * len(items))})")
+        return tuple(_parse_value(key, part.strip(), item) for part, item in zip(parts, items))
     # a sampler option: an integer, a number or a word, as written
     for cast in (int, float):
         try:
@@ -131,6 +149,8 @@ class GridPoint:
 
 
 def _format(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ":".join(_format(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
