@@ -310,3 +310,29 @@ def test_dihars_flags_reach_the_sampler_and_bad_options_are_refused_before_train
         assert _train("--dataset", data, "--model", "cml", *bad, "--epochs", 1, "--out", target) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and needle in err, err
+
+
+def test_pair_repeats_holds_each_pair_n_times_an_epoch_and_is_refused_where_nothing_is_sampled(tmp_path, capsys):
+    from rankguard.recsys.objectives import build_objective
+
+    train_m = sp.csr_matrix(clustered(seed=3).astype(np.float32))
+    for repeats in (1, 3):
+        objective, _ = build_objective("hinge", "unis", train_m, np.random.default_rng(0), margin=1.0, batch_size=7,
+                                       n_negatives=1, pair_repeats=repeats)
+        seen = np.concatenate(list(objective.batches(1)))
+        assert np.array_equal(np.bincount(seen, minlength=train_m.nnz), np.full(train_m.nnz, repeats))
+    one, _ = build_objective("hinge", "unis", train_m, np.random.default_rng(5), margin=1.0, batch_size=7, n_negatives=1)
+    same, _ = build_objective("hinge", "unis", train_m, np.random.default_rng(5), margin=1.0, batch_size=7,
+                              n_negatives=1, pair_repeats=1)
+    assert all(np.array_equal(a, b) for a, b in zip(one.batches(1), same.batches(1)))   # 1 = the old epoch, draw for draw
+    data = _tiny_dataset(tmp_path)
+    out = tmp_path / "run"
+    assert _train("--dataset", data, "--model", "dpcml1", "--negatives", 1, "--pair-repeats", 4, "--epochs", 1,
+                  "--dim", 4, "--vectors", 2, "--out", out) == 0
+    assert json.loads((out / "config.json").read_text())["pair_repeats"] == 4
+    capsys.readouterr()
+    for bad, needle in [(["--model", "sfcml", "--pair-repeats", "2"], "--pair-repeats"),
+                        (["--model", "cml", "--pair-repeats", "0"], "--pair-repeats must be an integer >= 1")]:
+        assert _train("--dataset", data, *bad, "--epochs", 1, "--out", tmp_path / f"bad{bad[1]}") == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and needle in err, err

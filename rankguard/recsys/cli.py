@@ -19,7 +19,7 @@ from rankguard.recsys.splits import ratio_split
 # flag dest -> TrainConfig field (the training flags that --config / --resume interact with)
 _TRAIN_FLAGS = ("model", "loss", "sampler", "dataset", "protocol", "epochs", "dim", "lr", "margin", "batch_size",
                 "weight_decay", "optimizer", "eval_every", "patience", "select_metric", "seed", "split_seed",
-                "n_negatives", "cov_weight", "constraint", "vectors", "diversity", "vector_rule", "user_vectors",
+                "n_negatives", "pair_repeats", "cov_weight", "constraint", "vectors", "diversity", "vector_rule", "user_vectors",
                 "diversity_form", "beta", "cold_start", "dropoutnet", "cold_candidates", "similarity", "layers",
                 "temperature", "k_neg", "embedding_reg", "adv_lr", "adv_interval", "adv_passes", "adv_dim", "adv_reg",
                 "dn_epochs", "dn_dropout", "dn_hidden", "dn_lr", "dn_users_per_step", "dn_items_per_step",
@@ -74,6 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="DiHarS: share of the hardest candidates averaged, the one-way pAUC bound FPR <= beta (default 0.1)")
     t.add_argument("--negatives", dest="n_negatives", type=int, default=None,
                    help="sampler count: negatives per pair (HarS: candidates)")
+    t.add_argument("--pair-repeats", dest="pair_repeats", type=int, default=None, metavar="N",
+                   help="sampled objectives: each training pair N times per epoch with fresh negatives (default 1; "
+                        "the DPCML code's DPCML1 is --negatives 1 --pair-repeats 10)")
     t.add_argument("--protocol", choices=("standard", "authors"), default=None, help="evaluation protocol (default authors)")
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--dim", type=int, default=None)

@@ -30,7 +30,14 @@ Defaults and their sources (statusrank/DPCML @c686b3f ``model/model.py``, ``util
   ``K' = min(K, max(log_2(|I|), 1))`` in the authors' ``model.py``). Vectors beyond ``C_u`` are
   masked: they never win the min and get no gradient;
 * diversity: ``η = 10, δ₁ = 0.05, δ₂ = 0.25`` (the authors' ``shells/run.sh`` for DPCML2 on
-  Steam-200k; all three in the paper's grid).
+  Steam-200k; all three in the paper's grid). Scale: the authors' code SUMS the hinge over a batch
+  of 256 triplets and adds ``η ·`` the per-pair form averaged over the whole user table
+  (``model.py``: ``.sum()`` in ``preference_loss``, ``.mean()`` in ``regularization_loss_barrier``),
+  so against rankguard's mean-over-triplets loss the code's weight is ``η / 256`` in the ``pairs``
+  form — ``diversity=(0.0390625, 0.05, 0.25), diversity_form="pairs"`` is the code's objective
+  divided by the batch size (the same Adam steps up to its ε). The paper's form with ``η = 10`` on
+  the mean loss, our default, weighs diversity far more; on ML-1M (seed 0, 20 epochs, validation
+  P@3) it was ahead of the code's scale (``results/tuning/dpcml2_ml-1m_diversity``).
 
 Memory: ``score(users [B])`` holds ``B·C·n_items`` scores at once (the evaluator's user blocks;
 1,024 users × 5 vectors × 3,706 ML-1M items ≈ 19 M floats); ``score_pairs`` holds ``B·C·K·d``.

@@ -188,7 +188,12 @@ def counted_half_sq_norm(model: nn.Module, users: torch.Tensor, items: torch.Ten
 
 
 class SampledPairObjective:
-    """Batches of training pairs ``(u, i⁺)`` (each once per epoch), negatives from ``sampler``.
+    """Batches of training pairs ``(u, i⁺)`` (each once per epoch, or ``pair_repeats`` times), negatives
+    from ``sampler``.
+
+    ``pair_repeats = S`` with one negative per pair is the DPCML/LibCML code's uniform sampling, where
+    each of a pair's ``S`` negatives is its own dataset row (a triplet) and a batch holds
+    ``batch_size`` triplets: ``S`` times the steps per epoch of ``S`` negatives per pair.
 
     The loss Module gets ``(s⁺ [B], s⁻ [B, S], embeddings)``; ``embeddings`` = the batch's user and
     item rows, for CML's covariance regulariser (``cov_weight``). ``embedding_reg`` > 0 adds the
@@ -197,12 +202,15 @@ class SampledPairObjective:
     """
 
     def __init__(self, train: sp.csr_matrix, sampler: NegativeSampler, loss: nn.Module, batch_size: int,
-                 rng: np.random.Generator, embedding_reg: float = 0.0):
+                 rng: np.random.Generator, embedding_reg: float = 0.0, pair_repeats: int = 1):
         coo = sp.coo_matrix(train)
         self.users = coo.row.astype(np.int64)
         self.items = coo.col.astype(np.int64)
         self.sampler, self.loss_fn, self.batch_size, self.rng = sampler, loss, int(batch_size), rng
         self.embedding_reg = float(embedding_reg)
+        if isinstance(pair_repeats, bool) or not isinstance(pair_repeats, (int, np.integer)) or pair_repeats < 1:
+            raise ValueError(f"`pair_repeats` must be an integer >= 1, got {pair_repeats!r}")
+        self.pair_repeats = int(pair_repeats)
 
     def batch_l2(self, model: nn.Module, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor | float:
         """The ``embedding_reg`` term for a batch (``0.0`` when off): users ``[B]``, items ``[B, 1 + S]``."""
@@ -211,7 +219,8 @@ class SampledPairObjective:
         return self.embedding_reg * counted_half_sq_norm(model, users, items) / users.shape[0]
 
     def batches(self, epoch: int) -> Iterator[np.ndarray]:
-        return _epoch_batches(np.arange(self.users.size), self.batch_size, self.rng)
+        """Each training pair ``pair_repeats`` times per epoch (each time with fresh negatives), shuffled."""
+        return _epoch_batches(np.tile(np.arange(self.users.size), self.pair_repeats), self.batch_size, self.rng)
 
     def loss(self, model: nn.Module, batch: np.ndarray) -> torch.Tensor | tuple[torch.Tensor, dict[str, float]]:
         users, pos = self.users[batch], self.items[batch]
@@ -247,7 +256,7 @@ class AllPairsObjective:
 def build_objective(loss: str, sampler: str, train: sp.csr_matrix, rng: np.random.Generator, *,
                     margin: float, batch_size: int, n_negatives: int, cov_weight: float = 0.0,
                     sampler_options: dict[str, Any] | None = None, temperature: float = 0.75, k_neg: float = 64.0,
-                    embedding_reg: float = 0.0, adversary: dict[str, Any] | None = None
+                    embedding_reg: float = 0.0, adversary: dict[str, Any] | None = None, pair_repeats: int = 1
                     ) -> tuple[SampledPairObjective | AllPairsObjective, NegativeSampler | None]:
     """The objective for ``--loss loss --sampler sampler`` (and its sampler; ``None`` for ``all``).
 
@@ -258,6 +267,9 @@ def build_objective(loss: str, sampler: str, train: sp.csr_matrix, rng: np.rando
     """
     check_loss_sampler(loss, sampler)
     spec = LOSSES.get(loss)
+    if pair_repeats != 1 and (sampler == ALL_PAIRS or spec.adversarial):
+        raise ValueError(f"--pair-repeats repeats sampled (user, positive) pairs; it does not apply to "
+                         f"{'--sampler all' if sampler == ALL_PAIRS else f'--loss {loss}'}")
     if sampler == ALL_PAIRS:
         return AllPairsObjective(train, SFCMLLoss(margin, spec.all_pairs), batch_size, rng), None
     neg_sampler = SAMPLERS.get(sampler).from_count(train, rng, n_negatives, **(sampler_options or {}))
@@ -274,4 +286,5 @@ def build_objective(loss: str, sampler: str, train: sp.csr_matrix, rng: np.rando
         hardness = Hardness(*train.shape, dim=int(adv.pop("adv_dim")), generator=adv.pop("generator", None))
         return AdversarialPairObjective(train, neg_sampler, loss_fn, batch_size, rng, hardness=hardness,
                                         embedding_reg=embedding_reg, **adv), neg_sampler
-    return SampledPairObjective(train, neg_sampler, loss_fn, batch_size, rng, embedding_reg=embedding_reg), neg_sampler
+    return (SampledPairObjective(train, neg_sampler, loss_fn, batch_size, rng, embedding_reg=embedding_reg,
+                                 pair_repeats=pair_repeats), neg_sampler)

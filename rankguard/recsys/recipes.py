@@ -90,7 +90,9 @@ RECIPES.register("dpcml1", Recipe(
     "dpcml", "hinge", "unis", dict(_DPCML_DEFAULTS, diversity=(10.0, 0.1, 0.35)),
     "DPCML1 (10 uniform negatives per pair, each its own triplet): statusrank/DPCML @c686b3f shells/run.sh "
     "COCML on Steam-200k (margin 1.0, lr 1e-3, C = 5, d = 100, η = 10, δ₁ = 0.1, δ₂ = 0.35, 100 epochs), "
-    "otherwise as dpcml"))
+    "otherwise as dpcml. A batch here is 256 (user, positive) pairs with their 10 negatives (2,560 triplets); "
+    "the code's UniformSampler makes each negative its own dataset row and batches 256 triplets, i.e. 10x "
+    "the Adam steps per epoch"))
 RECIPES.register("dpcml-sf", Recipe(
     "dpcml", "squared", ALL_PAIRS,
     dict(RECIPES.get("sfcml").defaults, vectors=5, constraint="sphere", diversity=(10.0, 0.05, 0.25)),
@@ -162,6 +164,9 @@ class TrainConfig:
     constraint: str = "ball"
     cov_weight: float = 0.0
     n_negatives: int = 10
+    #: sampled objectives: each training pair this many times per epoch (the DPCML code's DPCML1: 10 triplets
+    #: per pair, one negative each, batches of 256 triplets = --negatives 1 --pair-repeats 10)
+    pair_repeats: int = 1
     sampler_options: dict[str, Any] = field(default_factory=dict)
     optimizer: str = "adagrad"
     lr: float = 0.05
@@ -223,7 +228,10 @@ class TrainConfig:
             if self.sampler == ALL_PAIRS:
                 raise ValueError(f"sampler options {sorted(self.sampler_options)} given, but --sampler all samples nothing")
             SAMPLERS.get(self.sampler).check_options(**self.sampler_options)
-        check_int_flags(self, ("dim", "batch_size", "epochs", "eval_every", "n_negatives", "eval_block_size"), 1)
+        check_int_flags(self, ("dim", "batch_size", "epochs", "eval_every", "n_negatives", "eval_block_size",
+                               "pair_repeats"), 1)
+        if self.pair_repeats != 1 and self.sampler == ALL_PAIRS:
+            raise ValueError("--pair-repeats repeats sampled (user, positive) pairs; --sampler all has none to repeat")
         check_int_flags(self, ("patience", "seed", "split_seed", "layers", "adv_passes"), 0)
         check_int_flags(self, ("adv_interval", "adv_dim"), 1)
         check_number_flags(self, ("lr", "temperature", "k_neg", "adv_lr"), strict=True)

@@ -145,7 +145,7 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
         config.loss, config.sampler, train_m, gens.numpy, margin=config.margin, batch_size=config.batch_size,
         n_negatives=config.n_negatives, cov_weight=config.cov_weight, sampler_options=config.sampler_options,
         temperature=config.temperature, k_neg=config.k_neg, embedding_reg=config.embedding_reg,
-        adversary=dict(epochs=config.epochs, adv_interval=config.adv_interval, adv_passes=config.adv_passes,
+        pair_repeats=config.pair_repeats, adversary=dict(epochs=config.epochs, adv_interval=config.adv_interval, adv_passes=config.adv_passes,
                        adv_lr=config.adv_lr, adv_reg=config.adv_reg, adv_dim=config.adv_dim, generator=gens.torch))
     optimizers = {"model": OptimizerSpec(model.parameters(), config.optimizer, config.lr, config.weight_decay)}
     if hasattr(objective, "optimizer_groups"):   # an adversary (AdvInfoNCE's hardness) with its own optimizer

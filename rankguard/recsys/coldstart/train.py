@@ -141,7 +141,8 @@ def train_cold(config: TrainConfig, split: ColdSplit, out: str | os.PathLike | N
         base_objective, _ = build_objective(
             config.loss, config.sampler, split.train, gens.numpy, margin=config.margin, batch_size=config.batch_size,
             n_negatives=config.n_negatives, cov_weight=config.cov_weight, sampler_options=config.sampler_options,
-            temperature=config.temperature, k_neg=config.k_neg, embedding_reg=config.embedding_reg)
+            temperature=config.temperature, k_neg=config.k_neg, embedding_reg=config.embedding_reg,
+            pair_repeats=config.pair_repeats)
         objective = JointObjective(base_objective, dn_objective, settings.joint_weight)
         optimizers = {"model": OptimizerSpec(base.parameters(), config.optimizer, config.lr, config.weight_decay),
                       "towers": OptimizerSpec(list(model.user_tower.parameters()) + list(model.item_tower.parameters()),
