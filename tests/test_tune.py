@@ -148,3 +148,27 @@ def test_library_tune_grids_the_dpcml_diversity_triple_and_a_rerun_reads_it_back
         assert tuple(stored["diversity"]) == triple
     again = tune(base, grid, tmp_path, split, log=None)   # finished points are read back, not refused or re-run
     assert [p.val for p in again.points] == [p.val for p in result.points]
+
+
+def test_parallel_jobs_train_the_same_runs_as_one_at_a_time(tmp_path):
+    """--jobs 2: points trained in two spawned processes (one torch thread each) end with the same
+    files as a sequential tuning on one thread, and the same choice; a re-run reuses them all."""
+    import torch
+
+    split = ratio_split(Interactions(sp.csr_matrix(clustered(seed=2).astype(np.float32))), seed=0)
+    base = make_config("cml", dim=8, epochs=2, eval_every=1, batch_size=128, select_metric="AUC")
+    grid = {"lr": [0.01, 0.2], "margin": [0.5]}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = tune(base, grid, tmp_path / "one", split, log=None)
+    finally:
+        torch.set_num_threads(threads)
+    two = tune(base, grid, tmp_path / "two", split, log=None, jobs=2)
+    assert two.chosen.name == one.chosen.name and not any(p.reused for p in two.points)
+    for point in one.points:
+        a, b = (tmp_path / d / "runs" / point.name / "metrics.json" for d in ("one", "two"))
+        assert a.read_bytes() == b.read_bytes()
+    assert all(p.reused for p in tune(base, grid, tmp_path / "two", split, log=None, jobs=2).points)
+    with pytest.raises(ValueError, match="--jobs must be an integer >= 1"):
+        tune(base, grid, tmp_path / "three", split, log=None, jobs=0)

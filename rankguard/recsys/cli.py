@@ -168,6 +168,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="TrainConfig fields and their values, e.g. lr=0.01,0.05 margin=1,2 (sampler_options.beta=0.05,0.1)")
     tu.add_argument("--config", default=None, metavar="FILE", help="start from a run's config.json (flags override it)")
     tu.add_argument("--out", required=True, help="tuning folder (runs/, best_config.json, tuning.json, tuning.md)")
+    tu.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="train up to N grid points at once, one process and one torch thread each (default 1)")
     tu.set_defaults(func=run_tune, _parser=tu)
 
     e = rs.add_parser("evaluate", help="re-evaluate a run directory's checkpoint and print the table")
@@ -270,5 +272,5 @@ def run_tune(args: argparse.Namespace) -> int:
         rest = {k: v for k, v in params.items() if k not in _TRAIN_FLAGS}
         return apply_point(config, rest) if rest else config
 
-    tune(point_config, grid, args.out)   # prints each point's progress and the chosen one
+    tune(point_config, grid, args.out, jobs=args.jobs)   # prints each point's progress and the chosen one
     return 0

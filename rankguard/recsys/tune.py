@@ -238,9 +238,31 @@ def _is_divergence(info: dict[str, Any]) -> bool:
     return info.get("status") == "failed" and str(info.get("error", "")).startswith("TrainingDiverged")
 
 
+def _train_point(config: TrainConfig, split: Any, path: str, mode: str, name: str, threads: int, quiet: bool) -> None:
+    """One grid point's run in a worker process (``tune(jobs > 1)``); a divergence is recorded in the
+    run folder, as in the sequential loop, and read back by the parent."""
+    import torch
+
+    from rankguard.recsys.trainer import train
+    from rankguard.training.engine import TrainingDiverged
+
+    torch.set_num_threads(threads)
+    point_log = None if quiet else (lambda line: print(f"  [{name}] {line}", flush=True))
+    try:
+        train(config, split, out=path, mode=mode, log=point_log)
+    except TrainingDiverged as exc:
+        if point_log:
+            point_log(f"diverged: {exc}")
+
+
 def tune(base: TrainConfig | Callable[[dict[str, Any]], TrainConfig], grid: dict[str, list[Any]],
-         out: str | os.PathLike, split: Any = None, log: Callable[[str], None] | None = print) -> TuneResult:
+         out: str | os.PathLike, split: Any = None, log: Callable[[str], None] | None = print,
+         jobs: int = 1) -> TuneResult:
     """Train every point of ``grid`` into ``out/runs/<point>/``; pick the best validation ``select_metric``.
+
+    ``jobs > 1`` trains up to ``jobs`` points at once, each in its own process with one torch thread
+    (spawned, so no thread pool is inherited); every run is the same as in a sequential tuning (its
+    own seeded generators, its own folder), and the selection reads the finished folders back.
 
     ``base``: the fixed config (each point = :func:`apply_point`), or a function ``params -> TrainConfig``
     (the CLI passes one that re-applies recipe defaults, so a point may change ``model``).
@@ -278,25 +300,35 @@ def tune(base: TrainConfig | Callable[[dict[str, Any]], TrainConfig], grid: dict
     if split is None:
         split = load_split(first.dataset, seed=first.split_seed)
 
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"--jobs must be an integer >= 1, got {jobs!r}")
+    plans = [_plan_point(RunDir(runs_root / point.name), config) for point, config in zip(points, configs)]
+    todo = [(point, config, run, mode) for point, config, (run, mode) in zip(points, configs, plans) if mode]
+    parallel = jobs > 1 and len(todo) > 1
+    if parallel:
+        import concurrent.futures
+        import multiprocessing
+
+        if log:
+            log(f"training {len(todo)} point(s), {min(jobs, len(todo))} at a time (one torch thread each): "
+                f"{', '.join(p.name for p, *_ in todo)}")
+        with concurrent.futures.ProcessPoolExecutor(min(jobs, len(todo)),
+                                                    mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_train_point, config, split, str(run.path), mode, point.name, 1, log is None)
+                       for point, config, run, mode in todo]
+            for future in futures:
+                future.result()   # an error other than divergence stops the tuning, as it would sequentially
+    trained_now = {point.name for point, *_ in todo} if parallel else set()
     results: list[PointResult] = []
     for i, (point, config) in enumerate(zip(points, configs), 1):
-        run = RunDir(runs_root / point.name)
-        status_file, config_file = run.file("status.json"), run.file("config.json")
-        if config_file.is_file():
-            stored = _comparable(run.load_json("config.json"))
-            mine = config.to_dict()
-            differ = sorted(k for k in mine if stored.get(k) != mine[k])
-            if differ:
-                raise ValueError(f"{run.path} holds a run of another config ({', '.join(f'{k} {stored.get(k)!r} vs {mine[k]!r}' for k in differ)}); "
-                                 f"choose another --out or delete that folder")
-        info = run.load_json("status.json") if status_file.is_file() else {}
-        if info.get("status") == "complete" or _is_divergence(info):
-            if log:
-                log(f"[{i}/{len(points)}] {point.name}: finished before ({info['status']}); reusing {run.path}")
-            results.append(_read_point(point, run, metric, reused=True))
+        run, mode = _plan_point(RunDir(runs_root / point.name), config)
+        if not mode:
+            reused = point.name not in trained_now
+            if log and reused:
+                log(f"[{i}/{len(points)}] {point.name}: finished before ({run.load_json('status.json')['status']}); "
+                    f"reusing {run.path}")
+            results.append(_read_point(point, run, metric, reused=reused))
             continue
-        mode = "resume" if config_file.is_file() and info.get("status") in ("running", "interrupted") else (
-            "overwrite" if config_file.is_file() or status_file.is_file() else "new")
         if log:
             log(f"[{i}/{len(points)}] {point.name}: training ({'resumed' if mode == 'resume' else 'new run'}) "
                 f"into {run.path}")
@@ -322,6 +354,25 @@ def tune(base: TrainConfig | Callable[[dict[str, Any]], TrainConfig], grid: dict
         log(f"chosen: {chosen.name} (validation {metric} {_fmt_pct(chosen.val.get(metric))}); "
             f"config in {root / 'best_config.json'}")
     return result
+
+
+def _plan_point(run: RunDir, config: TrainConfig) -> tuple[RunDir, str]:
+    """``(run, mode)``: ``mode`` = ``""`` when the folder holds a finished (or diverged) run of this
+    config, else how to train it (``new``, ``resume``, ``overwrite``); a folder holding another
+    config is refused."""
+    status_file, config_file = run.file("status.json"), run.file("config.json")
+    if config_file.is_file():
+        stored = _comparable(run.load_json("config.json"))
+        mine = config.to_dict()
+        differ = sorted(k for k in mine if stored.get(k) != mine[k])
+        if differ:
+            raise ValueError(f"{run.path} holds a run of another config ({', '.join(f'{k} {stored.get(k)!r} vs {mine[k]!r}' for k in differ)}); "
+                             f"choose another --out or delete that folder")
+    info = run.load_json("status.json") if status_file.is_file() else {}
+    if info.get("status") == "complete" or _is_divergence(info):
+        return run, ""
+    return run, ("resume" if config_file.is_file() and info.get("status") in ("running", "interrupted") else
+                 "overwrite" if config_file.is_file() or status_file.is_file() else "new")
 
 
 def _tuning_json(result: TuneResult, first: TrainConfig, grid: dict[str, list[Any]]) -> dict[str, Any]:
