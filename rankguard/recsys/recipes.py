@@ -230,8 +230,6 @@ class TrainConfig:
             SAMPLERS.get(self.sampler).check_options(**self.sampler_options)
         check_int_flags(self, ("dim", "batch_size", "epochs", "eval_every", "n_negatives", "eval_block_size",
                                "pair_repeats"), 1)
-        if self.pair_repeats != 1 and self.sampler == ALL_PAIRS:
-            raise ValueError("--pair-repeats repeats sampled (user, positive) pairs; --sampler all has none to repeat")
         check_int_flags(self, ("patience", "seed", "split_seed", "layers", "adv_passes"), 0)
         check_int_flags(self, ("adv_interval", "adv_dim"), 1)
         check_number_flags(self, ("lr", "temperature", "k_neg", "adv_lr"), strict=True)

@@ -238,7 +238,7 @@ def _is_divergence(info: dict[str, Any]) -> bool:
     return info.get("status") == "failed" and str(info.get("error", "")).startswith("TrainingDiverged")
 
 
-def _train_point(config: TrainConfig, split: Any, path: str, mode: str, name: str, threads: int, quiet: bool) -> None:
+def _train_point(config: TrainConfig, split: Any, path: str, mode: str, name: str, quiet: bool) -> None:
     """One grid point's run in a worker process (``tune(jobs > 1)``); a divergence is recorded in the
     run folder, as in the sequential loop, and read back by the parent."""
     import torch
@@ -246,7 +246,7 @@ def _train_point(config: TrainConfig, split: Any, path: str, mode: str, name: st
     from rankguard.recsys.trainer import train
     from rankguard.training.engine import TrainingDiverged
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1)
     point_log = None if quiet else (lambda line: print(f"  [{name}] {line}", flush=True))
     try:
         train(config, split, out=path, mode=mode, log=point_log)
@@ -314,7 +314,7 @@ def tune(base: TrainConfig | Callable[[dict[str, Any]], TrainConfig], grid: dict
                 f"{', '.join(p.name for p, *_ in todo)}")
         with concurrent.futures.ProcessPoolExecutor(min(jobs, len(todo)),
                                                     mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_train_point, config, split, str(run.path), mode, point.name, 1, log is None)
+            futures = [pool.submit(_train_point, config, split, str(run.path), mode, point.name, log is None)
                        for point, config, run, mode in todo]
             for future in futures:
                 future.result()   # an error other than divergence stops the tuning, as it would sequentially
