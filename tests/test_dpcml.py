@@ -109,6 +109,8 @@ def test_min_over_vectors_scores_match_loops_in_value_and_gradient(metric, per_u
     _rel_close(g.grad, gr.grad)
     _rel_close(it.grad, ir.grad)
     assert bool((g.grad[1, 1:] == 0).all())          # inactive vectors get no gradient
+    with torch.no_grad():                             # the evaluation path (no index kept): the same values
+        assert torch.equal(multi_vector_scores(g0, it0, active, metric), got.detach())
     # nearest_vector = the argmax the reference picks
     near = nearest_vector(g0, it0, active, metric)
     per = [[max((c for c in range(3) if active[b, c]),

@@ -185,10 +185,8 @@ class CML(EmbeddingModel):
         self.constraint = constraint
         super().__init__(n_users, n_items, dim, 1.0 / math.sqrt(dim) if init_std is None else init_std, **kw)
 
-    def _full(self, u, v):
-        # ‖u‖² + ‖v‖² − 2⟨u, v⟩, clamped: rounding can make a tiny distance negative
-        d2 = (u * u).sum(1, keepdim=True) + (v * v).sum(1)[None, :] - 2.0 * (u @ v.T)
-        return -d2.clamp(min=0.0)
+    def _full(self, u, v):   # −‖u − v‖² against every item: the C = 1 case of the multi-vector scores
+        return per_vector_scores(u[:, None, :], v, "distance")[:, 0]
 
     def _pair(self, u, v):   # u [B, 1, d], v [B, K, d]: the C = 1 case of the multi-vector pair scores
         return per_vector_scores(u, v, "distance")[:, 0]
@@ -211,7 +209,7 @@ class SFCML(EmbeddingModel):
         super().__init__(n_users, n_items, dim, 1.0 / math.sqrt(dim) if init_std is None else init_std, **kw)
 
     def _full(self, u, v):
-        return 2.0 * (u @ v.T)
+        return per_vector_scores(u[:, None, :], v, "inner")[:, 0]
 
     def _pair(self, u, v):
         return per_vector_scores(u, v, "inner")[:, 0]
