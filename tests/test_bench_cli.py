@@ -204,3 +204,32 @@ def test_quality_rows_written_by_another_process_meanwhile_are_kept(tmp_path, mo
     run("UniS")
     rows = json.loads((tmp_path / "recsys_quality.json").read_text())["methods"]
     assert sorted(rows) == ["HarS", "UniS"]
+
+
+def test_quality_row_killed_mid_row_resumes_from_its_finished_seeds(tmp_path, monkeypatch):
+    """Each (row, seed) result is kept under the cache keyed by its complete config: after a failure in
+    seed 1 the rerun reads seed 0 back and trains only seed 1; another setting trains both again."""
+    from types import SimpleNamespace
+
+    from rankguard.bench import recsys_quality as q
+
+    calls = []
+
+    def fake_train(cfg, split, dataset=None, log=None, diagnostics=False):
+        calls.append((cfg.seed, cfg.lr))
+        if len(calls) == 2 and cfg.seed == 1:
+            raise RuntimeError("killed")
+        metrics = {k: 0.01 * (cfg.seed + 1) for k in q.METRIC_KEYS}
+        return SimpleNamespace(test_metrics=metrics, best_epoch=1, epoch_seconds=0.5,
+                               diagnostics={"tv": 0.1} if diagnostics else None)
+
+    monkeypatch.setattr(q, "train", fake_train)
+    args = ("UniS", None, "ml-100k-libcml", "authors", [0, 1], 1)
+    with pytest.raises(RuntimeError, match="killed"):
+        q.run_method(*args, cache=tmp_path)
+    row = q.run_method(*args, cache=tmp_path)
+    assert calls == [(0, 0.05), (1, 0.05), (1, 0.05)]
+    assert [s["P@3"] for s in row["per_seed"]] == [0.01, 0.02] and row["diagnostics"] == {"tv": 0.1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["UniS-seed0.json", "UniS-seed1.json"]
+    q.run_method(*args, settings={"lr": 0.1}, cache=tmp_path)
+    assert calls[3:] == [(0, 0.1), (1, 0.1)]

@@ -34,16 +34,16 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from rankguard.bench.harness import (STD_NOTE, MeasuredRun, default_results_dir, environment_line, finite_or_none,
-                                     mean_std_cell, repo_root, standalone_main, summarize_seeds, timed_call,
-                                     write_results)
+from rankguard.bench.harness import (STD_NOTE, MeasuredRun, add_cache_arguments, cache_from_args, cached_record,
+                                     default_results_dir, environment_line, finite_or_none, mean_std_cell,
+                                     standalone_main, summarize_seeds, timed_call, write_results)
 from rankguard.recsys.coldstart import load_cold_split
 from rankguard.recsys.coldstart.dropoutnet import DEFAULTS as DN_DEFAULTS
 from rankguard.recsys.coldstart.evaluate import evaluate_cold, feature_popularity_scores
 from rankguard.recsys.coldstart.train import train_cold
 from rankguard.recsys.evaluator import Evaluator
 from rankguard.recsys.recipes import METRIC_KEYS, make_config
-from rankguard.runs import markdown_table, write_json
+from rankguard.runs import markdown_table
 
 DATASET = "ml-100k"
 COLD = "items:0.2,users:0.2"
@@ -97,14 +97,7 @@ def _plan(quick: bool) -> dict[str, Any]:
 
 def _cached(cache: Path | None, key: str, make: Callable[[], dict[str, Any]], log, plan: dict[str, Any]
             ) -> dict[str, Any]:
-    path = cache / f"{key}.json" if cache is not None else None
-    if path is not None and path.exists():
-        record = json.loads(path.read_text())
-        if json.dumps(record.get("plan"), sort_keys=True) == json.dumps(plan, sort_keys=True):
-            return record
-    record = {**make(), "plan": plan}
-    if path is not None:
-        write_json(path, record)
+    record = cached_record(cache, key, make, plan, log=None)
     log(f"{key}: {record['seconds']} s")
     return record
 
@@ -268,8 +261,7 @@ def to_markdown(payload: dict[str, Any]) -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="training seeds (default 0,1,2)")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 epoch each (writes cold_start_quick.*)")
-    p.add_argument("--cache", default=None, help="per-(row, seed) results (default .cache/bench/cold_start)")
-    p.add_argument("--no-cache", action="store_true", help="train everything, keep nothing")
+    add_cache_arguments(p, "cold_start")
     p.add_argument("--out", default=None, help="results folder (default results/)")
 
 
@@ -277,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     seeds = sorted({int(s) for s in str(args.seeds).split(",")})
     name = "cold_start_quick" if args.quick else "cold_start"
-    cache = None if args.no_cache else Path(args.cache) if args.cache else (repo_root() or Path.cwd()) / ".cache" / "bench" / name
+    cache = cache_from_args(args, name)
     with MeasuredRun() as measured:
         records = run_records(seeds, args.quick, cache)
     payload = {"dataset": DATASET, "cold_start": COLD, "split_seed": SPLIT_SEED, "seeds": seeds, "quick": args.quick,

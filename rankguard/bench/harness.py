@@ -10,7 +10,9 @@ Every benchmark under :mod:`rankguard.bench` uses these pieces and nothing else 
   and the wall time of the whole run).
 * **Result files** — :func:`write_results` writes ``OUT/NAME.json`` (machines) and ``OUT/NAME.md``
   (people) through :func:`rankguard.runs.write_json` / :func:`rankguard.runs.atomic_write_text`;
-  :func:`read_results` reads a previous JSON back (for benchmarks that merge rows).
+  :func:`read_results` reads a previous JSON back (for benchmarks that merge rows);
+  :func:`cached_record` keeps each (row, seed) result under ``.cache/bench/NAME`` so a killed run
+  resumes (:func:`add_cache_arguments` / :func:`cache_from_args` give every benchmark the same flags).
 * **Mean ± std over seeds** — :func:`summarize_seeds` and :func:`mean_std_cell`, both on
   :mod:`rankguard.stats` (the project's one convention: :data:`STD_NOTE`).
 * **README splicing** — :func:`splice_readme` / :func:`update_readme`: README.md holds
@@ -293,6 +295,46 @@ def read_results(out: str | os.PathLike, name: str) -> dict[str, Any] | None:
     """``OUT/NAME.json`` as a dict, or ``None`` when there is none yet."""
     path = Path(out) / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def cached_record(cache: Path | None, key: str, make: Callable[[], dict[str, Any]], plan: Mapping[str, Any],
+                  log: Callable[[str], Any] | None = print) -> dict[str, Any]:
+    """``CACHE/KEY.json`` if it exists and was made with the same ``plan`` (compared as sorted JSON),
+    else ``make()`` with ``"plan"`` added, written atomically before it is returned. ``cache=None``
+    keeps nothing. A benchmark calls this once per (row, seed), so a killed run loses only the seed
+    in progress and a changed setting (``plan``) is never served from an old record.
+
+    >>> import tempfile; d = Path(tempfile.mkdtemp()); calls = []
+    >>> make = lambda: calls.append(1) or {"P@3": 0.25}
+    >>> [cached_record(d, "row-seed0", make, {"lr": 0.1}, None)["P@3"] for _ in range(2)], len(calls)
+    ([0.25, 0.25], 1)
+    >>> _ = cached_record(d, "row-seed0", make, {"lr": 0.2}, None); len(calls)   # another plan: made again
+    2
+    """
+    path = cache / f"{key}.json" if cache is not None else None
+    if path is not None and path.exists():
+        record = json.loads(path.read_text())
+        if json.dumps(record.get("plan"), sort_keys=True) == json.dumps(plan, sort_keys=True):
+            if log is not None:
+                log(f"{key}: read back from {path}")
+            return record
+    record = {**make(), "plan": plan}
+    if path is not None:
+        write_json(path, record)
+    return record
+
+
+def add_cache_arguments(p: argparse.ArgumentParser, name: str) -> None:
+    """``--cache DIR`` and ``--no-cache``, the same in every benchmark that keeps (row, seed) records."""
+    p.add_argument("--cache", default=None, help=f"per-(row, seed) results (default .cache/bench/{name})")
+    p.add_argument("--no-cache", action="store_true", help="train everything, keep nothing")
+
+
+def cache_from_args(args: argparse.Namespace, name: str) -> Path | None:
+    """The cache folder :func:`add_cache_arguments` asked for (``None`` with ``--no-cache``)."""
+    if args.no_cache:
+        return None
+    return Path(args.cache) if args.cache else (repo_root() or Path.cwd()) / ".cache" / "bench" / name
 
 
 # ---------------------------------------------------------------- mean ± std over seeds

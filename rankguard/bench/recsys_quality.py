@@ -28,8 +28,9 @@ methods' counts (the rest keep :data:`EPOCHS`). The table's ``epochs`` column sh
 ``--methods SFCML`` (any subset) re-runs only those rows and MERGES them into the existing JSON/Markdown
 (other rows are kept as they were, their mean ± std recomputed from their per-seed values with the
 project's convention; the shortfall list is recomputed over all rows). The files are rewritten after
-EVERY row, so a long table can be completed over several runs and a killed run loses only the row in
-progress.
+EVERY row, so a long table can be completed over several runs; each (row, seed) result is also kept under
+``--cache`` (default ``.cache/bench/recsys_quality/<table>``, its complete config as the key), so a
+killed run loses only the seed in progress and a rerun reads the finished seeds back.
 
 Model selection uses each method's configured rule (validation only): the sampled CML baselines keep
 the best validation P@3 (DPCML's rule), checked every 5 epochs; SFCML follows LibCML's loop (best
@@ -47,14 +48,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rankguard.bench.harness import (STD_NOTE, MeasuredRun, default_results_dir, environment_line,
-                                     finite_or_none, mean_std_cell, read_results, results_lock, standalone_main,
-                                     summarize_seeds, timed_call, write_results)
+from rankguard.bench.harness import (STD_NOTE, MeasuredRun, add_cache_arguments, cache_from_args, cached_record,
+                                     default_results_dir, environment_line, finite_or_none, mean_std_cell,
+                                     read_results, results_lock, standalone_main, summarize_seeds, timed_call,
+                                     write_results)
 from rankguard.recsys.cli import load_split
 from rankguard.recsys.recipes import TrainConfig
 from rankguard.recsys.trainer import METRIC_KEYS, make_config, train
@@ -213,21 +216,36 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
     return {k: v[0] for k, v in grid.items()}
 
 
+def _train_seed(cfg: TrainConfig, split: Any, dataset: str, diagnostics: bool) -> dict[str, Any]:
+    """One seed of a row: test metrics (fractions, NaN -> null), best epoch, timings, diagnostics."""
+    res, wall = timed_call(lambda: train(cfg, split, dataset=dataset, log=None, diagnostics=diagnostics))
+    return {"test_metrics": {k: finite_or_none(v) for k, v in res.test_metrics.items()},
+            "best_epoch": res.best_epoch, "wall_seconds": wall, "epoch_seconds": res.epoch_seconds,
+            "diagnostics": res.diagnostics or None}
+
+
 def run_method(name: str, split: Any, dataset: str, protocol: str, seeds: list[int], epochs: int | None,
                tuned: Path | None = None, eval_every: int | None = None,
-               settings: dict[str, Any] | None = None) -> dict:
-    """Train row ``name`` once per seed; the row of the JSON file (keys as in results/recsys_quality.json)."""
+               settings: dict[str, Any] | None = None, cache: Path | None = None) -> dict:
+    """Train row ``name`` once per seed; the row of the JSON file (keys as in results/recsys_quality.json).
+
+    Each seed's result is kept as ``CACHE/NAME-seedS.json`` (:func:`~rankguard.bench.harness.cached_record`,
+    plan = the seed's complete config): a rerun of a killed row reads its finished seeds back."""
     configs = method_configs(name, dataset, protocol, seeds, epochs, tuned, eval_every, settings)
     per_seed, secs, best_epochs, tvs = [], [], [], []
     for seed, cfg in zip(seeds, configs):
-        res, wall = timed_call(lambda: train(cfg, split, dataset=dataset, log=None, diagnostics=(seed == seeds[0])))
-        secs.append(wall)
-        per_seed.append({k: finite_or_none(v) for k, v in res.test_metrics.items()})
-        best_epochs.append(res.best_epoch)
-        if res.diagnostics:
-            tvs.append(res.diagnostics)
-        print(f"{name} seed {seed}: P@3 {100 * res.test_metrics['P@3']:.2f} AUC {100 * res.test_metrics['AUC']:.2f} "
-              f"best epoch {res.best_epoch}/{cfg.epochs} ({wall:.0f} s, {res.epoch_seconds:.2f} s/epoch)", flush=True)
+        want = seed == seeds[0]
+        rec = cached_record(cache, f"{name}-seed{seed}", lambda: _train_seed(cfg, split, dataset, want),
+                            {"config": _config_dict(cfg), "diagnostics": want})
+        secs.append(rec["wall_seconds"])
+        per_seed.append(rec["test_metrics"])
+        best_epochs.append(rec["best_epoch"])
+        if rec["diagnostics"]:
+            tvs.append(rec["diagnostics"])
+        p3, auc = (rec["test_metrics"][k] for k in ("P@3", "AUC"))
+        print(f"{name} seed {seed}: P@3 {100 * (p3 or math.nan):.2f} AUC {100 * (auc or math.nan):.2f} "
+              f"best epoch {rec['best_epoch']}/{cfg.epochs} ({rec['wall_seconds']:.0f} s, "
+              f"{rec['epoch_seconds']:.2f} s/epoch)", flush=True)
     mean, std = summarize_seeds(per_seed, METRIC_KEYS)
     row = {"model": configs[0].model, "sampler": configs[0].sampler, "epochs": configs[0].epochs,
            "config": _config_dict(configs[0]), "seeds": seeds, "per_seed": per_seed, "mean": mean, "std": std,
@@ -367,12 +385,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help=f"1 seed, {QUICK_EPOCHS} epochs: a smoke run, not a result")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 = steadiest on a shared 2-core box)")
     p.add_argument("--out", default=str(default_results_dir()), help="results folder (default: the checkout's results/)")
+    add_cache_arguments(p, "recsys_quality")
 
 
 def run(args: argparse.Namespace) -> int:
     """Train the rows one after another; after EACH row the JSON and Markdown are rewritten with
     every row finished so far merged into the existing file, so a long table can be completed over
-    several runs and a killed run loses at most the row in progress."""
+    several runs; with the per-seed cache a killed run loses at most the seed in progress."""
     torch.set_num_threads(args.threads)
     seeds = args.seeds[:1] if args.quick else args.seeds
     methods = list(METHODS) if args.methods is None and not args.tuned else list(args.methods or [])
@@ -384,6 +403,8 @@ def run(args: argparse.Namespace) -> int:
         method_configs(name, args.dataset, args.protocol, seeds[:1], None, path, None, settings)
     split = load_split(args.dataset)
     stem = results_name(args.dataset, args.protocol, args.quick)
+    cache = cache_from_args(args, "recsys_quality")
+    cache = cache / stem if cache is not None else None
     whole_table = set(methods) == set(METHODS) and not args.tuned
     paper, source = PAPERS.get((Path(args.dataset).name, args.protocol), (None, None))
     runs: dict[str, dict] = {}
@@ -394,7 +415,7 @@ def run(args: argparse.Namespace) -> int:
             else:   # a tuned row keeps its file's epochs unless --epochs N sets every row
                 epochs = None if isinstance(args.epochs, dict) else args.epochs
             runs[name] = run_method(name, split, args.dataset, args.protocol, seeds, epochs, path, args.eval_every,
-                                    settings)
+                                    settings, cache)
             measured.mark()
             with results_lock(args.out, stem):   # re-read: another process may have added rows meanwhile
                 written = write_table(args, runs, None if whole_table else read_results(args.out, stem),
