@@ -59,7 +59,13 @@ def test_cli_train_evaluate_round_trip_on_a_folder(tmp_path, capsys):
     rc = main(["recsys", "train", "--dataset", str(data), "--model", "sfcml", "--epochs", "6", "--dim", "8",
                "--eval-every", "2", "--out", str(out)])
     assert rc == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    # the convergence warning appears (stderr and report.md) exactly when the best epoch is the last evaluated one
+    status = json.loads((out / "status.json").read_text())
+    unconverged = status["best_epoch"] == 6
+    assert ("may not have converged" in captured.err) == unconverged
+    assert ("may not have converged" in (out / "report.md").read_text()) == unconverged
     for name in ("config.json", "metrics.json", "checkpoint.pt", "report.md", "history.json"):
         assert (out / name).exists(), name
     metrics = json.loads((out / "metrics.json").read_text())
@@ -336,3 +342,16 @@ def test_pair_repeats_holds_each_pair_n_times_an_epoch_and_is_refused_where_noth
         assert _train("--dataset", data, *bad, "--epochs", 1, "--out", tmp_path / f"bad{bad[1]}") == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and needle in err, err
+
+
+def test_convergence_warning_only_when_the_best_epoch_is_the_last_evaluation():
+    from types import SimpleNamespace
+
+    from rankguard.recsys.trainer import convergence_warning, make_config
+
+    config = make_config("cml", "ml-100k-libcml", epochs=7)
+    history = [{"epoch": 1}, {"epoch": 2, "val": {}}, {"epoch": 4, "val": {}}, {"epoch": 6, "val": {}}, {"epoch": 7}]
+    assert convergence_warning(config, SimpleNamespace(history=history, best_epoch=4)) is None
+    line = convergence_warning(config, SimpleNamespace(history=history, best_epoch=6))
+    assert "epoch 6 of 7" in line and "P@3" in line and "--epochs" in line
+    assert convergence_warning(config, SimpleNamespace(history=[{"epoch": 1}], best_epoch=0)) is None

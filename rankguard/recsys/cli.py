@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +212,7 @@ def config_from_args(args: argparse.Namespace):
 
 def run_train(args: argparse.Namespace) -> int:
     from rankguard.recsys.recipes import TrainConfig
-    from rankguard.recsys.trainer import metrics_table, train
+    from rankguard.recsys.trainer import convergence_warning, metrics_table, train
 
     target = run_target(args, _given(args), lambda: config_from_args(args),
                         lambda values, where: TrainConfig.from_dict(values, where=where))
@@ -236,6 +237,9 @@ def run_train(args: argparse.Namespace) -> int:
         print("in-distribution test (%):")
         print(metrics_table(result.iid_metrics), end="")
     print(f"run directory: {out}")
+    warning = convergence_warning(config, result)
+    if warning:
+        print(warning, file=sys.stderr)
     return 0
 
 

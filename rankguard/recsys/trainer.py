@@ -201,6 +201,22 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
     return result
 
 
+def last_eval_epoch(history: list[dict[str, Any]]) -> int | None:
+    """The epoch of the last validation in a run's ``history`` (``None`` if it never validated)."""
+    evals = [h["epoch"] for h in history if "val" in h]
+    return evals[-1] if evals else None
+
+
+def convergence_warning(config: TrainConfig, result: TrainResult) -> str | None:
+    """One line when the best validation epoch is the last evaluated one (the model was still
+    improving when its budget ran out), else ``None``. Early stopping never triggers it."""
+    last = last_eval_epoch(result.history)
+    if last is None or result.best_epoch != last:
+        return None
+    return (f"warning: the best validation {config.select_metric} came at the last evaluation (epoch {last} of "
+            f"{config.epochs}), so the model may not have converged; train longer (--epochs)")
+
+
 def metrics_table(metrics: dict[str, float], keys: tuple[str, ...] = METRIC_KEYS) -> str:
     """Markdown table of the metrics in percent (metrics.json keeps fractions)."""
     keys = [k for k in keys if k in metrics]
@@ -216,6 +232,7 @@ def render_report(config: TrainConfig, result: TrainResult, notes: list[str] = (
              f"{100 * result.best_val.get(config.select_metric, float('nan')):.2f} at epoch {result.best_epoch}; "
              f"{result.epoch_seconds:.3f} s per training epoch."
              + (f" Resumed after epoch {result.resumed_from - 1}." if result.resumed_from else ""), "",
+             *([f"**{w[0].upper()}{w[1:]}.**", ""] if (w := convergence_warning(config, result)) else []),
              "## Test metrics (%)", "", metrics_table(result.test_metrics),
              *(["In-distribution test (the shifted test above is the data's `test`):", "",
                 metrics_table(result.iid_metrics)] if result.iid_metrics is not None else []),

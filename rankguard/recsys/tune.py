@@ -224,13 +224,15 @@ def _read_point(point: GridPoint, run: RunDir, metric: str, reused: bool) -> Poi
     base = dict(name=point.name, params=point.params, run_dir=str(run.path), reused=reused)
     if info.get("status") == "failed":
         return PointResult(status="diverged", error=str(info.get("error", "")), **base)
+    from rankguard.recsys.trainer import last_eval_epoch
+
     history = run.load_json("history.json")
     evals = [h for h in history if "val" in h]
     best_epoch = int(info["best_epoch"])
     val = next((h["val"] for h in evals if h["epoch"] == best_epoch), {})
     return PointResult(status="complete", val={k: (v if v is not None and math.isfinite(v) else None)
                                                 for k, v in val.items()},
-                       best_epoch=best_epoch, last_eval_epoch=evals[-1]["epoch"] if evals else None,
+                       best_epoch=best_epoch, last_eval_epoch=last_eval_epoch(history),
                        epochs_run=int(info.get("epochs_run", history[-1]["epoch"] if history else 0)), **base)
 
 
