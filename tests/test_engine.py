@@ -110,6 +110,58 @@ def test_selection_keeps_the_best_state_and_patience_stops():
     assert model.w.item() == weights[1]  # the model holds epoch 2's state
 
 
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_min_delta_small_gains_do_not_reset_patience_but_the_best_state_is_kept(mode, tmp_path):
+    """Gains of at most min_delta over the last counted one keep counting towards patience; the kept
+    state is still the best (any strict gain); the patience mark survives a resume."""
+    sign = 1.0 if mode == "max" else -1.0
+    values = [sign * v for v in (0.50, 0.505, 0.509, 0.52, 0.529, 0.535, 0.536, 0.537, 0.538, 0.9)]
+
+    class Obj:
+        def batches(self, epoch):
+            return range(1)
+
+        def loss(self, model, b):
+            return model.w ** 2
+
+    class StopIn6:
+        def after_step(self, model, step):
+            if self.epoch == 6:
+                raise KeyboardInterrupt
+
+        def on_epoch_end(self, model, epoch):
+            self.epoch = epoch + 1
+        epoch = 1
+
+    def run(epochs, resume=False, done=0, hooks=()):
+        model = Quadratic()
+        calls = [done]                       # validation after epoch e reads values[e - 1]
+
+        def validate(m):
+            calls[0] += 1
+            return {"m": values[calls[0] - 1]}
+
+        result = fit(model, Obj(), FitSettings(epochs=epochs, patience=3, min_delta=0.01, select_metric="m",
+                                               mode=mode),
+                     optimizers={"m": OptimizerSpec(model.parameters(), "sgd", lr=0.1)},
+                     validate=validate, checkpoint=tmp_path / "ckpt.pt", resume=resume, hooks=list(hooks),
+                     log=None)
+        return result
+
+    # 0.505, 0.509: within 0.01 of 0.50 (bad 1, 2); 0.52 counts (mark 0.52); 0.529 a small gain (bad 1, but the
+    # best state); 0.535 counts against the mark 0.52 (not against the best 0.529); 0.536, 0.537, 0.538 small
+    # gains (bad 1, 2, 3): stop at epoch 9 with the best state of epoch 9
+    result = run(10)
+    assert (result.best_epoch, result.epochs_run, result.stopped_early) == (9, 9, True)
+    (tmp_path / "ckpt.pt").unlink()
+    with pytest.raises(RunInterrupted, match="holds epoch 5"):   # killed in epoch 6, resumed from epoch 5
+        run(10, hooks=[StopIn6()])
+    resumed = run(10, resume=True, done=5)
+    assert (resumed.best_epoch, resumed.epochs_run, resumed.stopped_early) == (9, 9, True)
+    with pytest.raises(ValueError, match="min_delta"):
+        FitSettings(epochs=1, min_delta=-0.1)
+
+
 def test_non_finite_loss_and_parameters_raise_naming_epoch_step_and_hint():
     class Obj:
         def __init__(self, at):

@@ -252,7 +252,8 @@ def test_run_folder_safety_overwrite_and_one_line_errors(tmp_path, capsys):
     capsys.readouterr()
     for bad, needle in [(["--out", data], "is a file"), (["--patience", "-1", "--out", tmp_path / "x"], "--patience"),
                         (["--margin", "-0.5", "--out", tmp_path / "x"], "--margin"),
-                        (["--lr", "0", "--out", tmp_path / "x"], "--lr")]:
+                        (["--lr", "0", "--out", tmp_path / "x"], "--lr"),
+                        (["--min-delta", "-0.01", "--out", tmp_path / "x"], "--min-delta")]:
         assert _train(*args, *bad) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and needle in err, err
@@ -355,3 +356,13 @@ def test_convergence_warning_only_when_the_best_epoch_is_the_last_evaluation():
     line = convergence_warning(config, SimpleNamespace(history=history, best_epoch=6))
     assert "epoch 6 of 7" in line and "P@3" in line and "--epochs" in line
     assert convergence_warning(config, SimpleNamespace(history=[{"epoch": 1}], best_epoch=0)) is None
+
+
+def test_min_delta_flag_reaches_early_stopping(tmp_path, capsys):
+    """No gain can exceed 1.0 (metrics are fractions): with --patience 2 --min-delta 1 the run stops at the
+    third evaluation whatever the validation curve does, and config.json records the setting."""
+    data = _tiny_dataset(tmp_path)
+    args = ["--dataset", data, "--model", "cml", "--epochs", 8, "--dim", 4, "--eval-every", 1, "--patience", 2]
+    assert _train(*args, "--min-delta", 1, "--out", tmp_path / "a") == 0
+    status = json.loads((tmp_path / "a" / "status.json").read_text())
+    assert status["epochs_run"] == 3 and json.loads((tmp_path / "a" / "config.json").read_text())["min_delta"] == 1.0

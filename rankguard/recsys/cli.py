@@ -19,8 +19,8 @@ from rankguard.recsys.splits import ratio_split
 
 # flag dest -> TrainConfig field (the training flags that --config / --resume interact with)
 _TRAIN_FLAGS = ("model", "loss", "sampler", "dataset", "protocol", "epochs", "dim", "lr", "margin", "batch_size",
-                "weight_decay", "optimizer", "eval_every", "patience", "select_metric", "seed", "split_seed",
-                "n_negatives", "pair_repeats", "cov_weight", "constraint", "vectors", "diversity", "vector_rule", "user_vectors",
+                "weight_decay", "optimizer", "eval_every", "patience", "min_delta", "select_metric", "seed",
+                "split_seed", "n_negatives", "pair_repeats", "cov_weight", "constraint", "vectors", "diversity", "vector_rule", "user_vectors",
                 "diversity_form", "beta", "cold_start", "dropoutnet", "cold_candidates", "similarity", "layers",
                 "temperature", "k_neg", "embedding_reg", "adv_lr", "adv_interval", "adv_passes", "adv_dim", "adv_reg",
                 "dn_epochs", "dn_dropout", "dn_hidden", "dn_lr", "dn_users_per_step", "dn_items_per_step",
@@ -146,6 +146,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--eval-every", type=int, default=None)
     t.add_argument("--patience", type=int, default=None,
                    help="evaluations without improvement before stopping (0 = never)")
+    t.add_argument("--min-delta", type=finite_float, default=None,
+                   help="the validation gain (a fraction: 1e-4 = 0.01 points) that resets --patience (0)")
     t.add_argument("--select-metric", choices=METRIC_KEYS, default=None)
     t.add_argument("--seed", type=int, default=None, help="training seed (default 0; the split uses --split-seed)")
     t.add_argument("--split-seed", type=int, default=None, help="seed of the 3:1:1 split for unsplit data (default 1234)")

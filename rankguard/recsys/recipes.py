@@ -138,8 +138,8 @@ class TrainConfig:
 
     ``batch_size`` counts users for the all-pairs objective and (user, positive) pairs for sampled
     ones. ``n_negatives`` is the sampler's count (negatives per pair; HarS: candidates).
-    ``patience`` counts evaluations (not epochs) without improvement of ``select_metric``;
-    0 disables early stopping. ``select_metric``: ``"P@3"`` (DPCML's choice) or ``"AUC"`` (LibCML's).
+    ``patience`` counts evaluations (not epochs) without an improvement of ``select_metric`` by more
+    than ``min_delta`` (fractions: 1e-4 = 0.01 points); 0 disables early stopping. ``select_metric``: ``"P@3"`` (DPCML's choice) or ``"AUC"`` (LibCML's).
     ``dataset`` is a registry name or an absolute path; ``split_seed`` seeds the 3:1:1 split of
     data that has no fixed split.
 
@@ -175,6 +175,7 @@ class TrainConfig:
     epochs: int = 100
     eval_every: int = 5
     patience: int = 10
+    min_delta: float = 0.0
     select_metric: str = "P@3"
     seed: int = 0
     eval_block_size: int = 1024
@@ -233,7 +234,7 @@ class TrainConfig:
         check_int_flags(self, ("patience", "seed", "split_seed", "layers", "adv_passes"), 0)
         check_int_flags(self, ("adv_interval", "adv_dim"), 1)
         check_number_flags(self, ("lr", "temperature", "k_neg", "adv_lr"), strict=True)
-        check_number_flags(self, ("margin", "weight_decay", "cov_weight", "embedding_reg", "adv_reg"))
+        check_number_flags(self, ("margin", "weight_decay", "cov_weight", "embedding_reg", "adv_reg", "min_delta"))
         if self.similarity not in SIMILARITIES:
             raise ValueError(f"--similarity must be one of {', '.join(SIMILARITIES)}, got {self.similarity!r}")
         if self.similarity != "dot" and self.backbone not in INNER_PRODUCT_BACKBONES:

@@ -165,7 +165,7 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
             if log:
                 log(f"data: {note}")
     settings = FitSettings(epochs=config.epochs, eval_every=config.eval_every, patience=config.patience,
-                           select_metric=config.select_metric, desc=f"train {config.method}",
+                           min_delta=float(config.min_delta), select_metric=config.select_metric, desc=f"train {config.method}",
                            divergence_hint=f"lower the learning rate (--lr, now {config.lr:g})")
     fitted = fit_in_run(run, "rankguard recsys train", model, objective, settings, optimizers=optimizers,
                         validate=validate, generators=gens, resume=mode == "resume",

@@ -9,7 +9,8 @@
 2. ``objective.on_epoch_end(model, e)`` and the hooks' ``on_epoch_end`` (memory swaps, schedules);
 3. every ``eval_every`` epochs (and at the last): ``metrics = validate(model)``; the state with the
    best ``select_metric`` is kept (strict improvement; the first evaluation always counts);
-   ``patience`` evaluations without improvement stop the run (0 = never);
+   ``patience`` evaluations without an improvement of more than ``min_delta`` (over the value at
+   the last such improvement) stop the run (0 = never);
 4. a checkpoint, written atomically, holding everything needed to continue: model, optimizers,
    objective state, every random generator, epoch, best state, history, patience counter.
 
@@ -63,6 +64,9 @@ class Hook(Protocol):
 @dataclass
 class FitSettings:
     """Loop settings. ``patience`` counts evaluations (not epochs); 0 disables early stopping.
+    ``min_delta`` (>= 0, in the metric's units) is the gain that resets the patience count: with
+    ``min_delta = 1e-4`` a validation AUC creeping up by less than 0.01 points per ``patience``
+    evaluations ends the run. The kept state is still the best one (any strict gain).
 
     ``select_metric=None`` keeps the last state (no selection). ``divergence_hint`` ends the
     divergence message (a recipe names its own flags, e.g. ``"lower the learning rate (--lr 0.05)"``).
@@ -71,6 +75,7 @@ class FitSettings:
     epochs: int
     eval_every: int = 1
     patience: int = 0
+    min_delta: float = 0.0
     select_metric: str | None = None
     mode: str = "max"
     desc: str = "train"
@@ -83,6 +88,9 @@ class FitSettings:
                 raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}")
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
             raise ValueError(f"`patience` must be an integer >= 0 (0 = never stop early), got {self.patience!r}")
+        if isinstance(self.min_delta, bool) or not isinstance(self.min_delta, (int, float)) \
+                or not math.isfinite(self.min_delta) or self.min_delta < 0:
+            raise ValueError(f"`min_delta` must be a finite number >= 0, got {self.min_delta!r}")
         if self.mode not in ("max", "min"):
             raise ValueError(f"`mode` must be 'max' or 'min', got {self.mode!r}")
 
@@ -199,6 +207,7 @@ def fit(model: nn.Module, objective: Any, settings: FitSettings, *,
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"epoch": 0, "value": worst, "metrics": {}, "state": None}
     bad_evals, train_seconds, start, finished, resumed_from = 0, 0.0, 1, False, None
+    mark = worst   # the metric at the last gain of more than min_delta (what patience counts from)
     if resume and ckpt_path is not None and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
         try:
@@ -213,6 +222,7 @@ def fit(model: nn.Module, objective: Any, settings: FitSettings, *,
             raise CheckpointError(f"{ckpt_path}: does not fit this run ({type(exc).__name__}: "
                                   f"{str(exc).splitlines()[0][:200]})") from None
         history, best, bad_evals = list(state["history"]), dict(state["best"]), int(state["bad_evals"])
+        mark = float(state.get("patience_mark", best["value"]))
         train_seconds, finished = float(state["train_seconds"]), bool(state["finished"])
         start = resumed_from = int(state["epoch"]) + 1
         if log:
@@ -225,7 +235,7 @@ def fit(model: nn.Module, objective: Any, settings: FitSettings, *,
                    "model": model.state_dict(), "optimizers": {k: o.state_dict() for k, o in opts.items()},
                    "objective": objective.state_dict() if hasattr(objective, "state_dict") else None,
                    "generators": generators.state_dict() if generators is not None else None,
-                   "best": best, "bad_evals": bad_evals, "history": history,
+                   "best": best, "bad_evals": bad_evals, "patience_mark": mark, "history": history,
                    "train_seconds": train_seconds, "extra": extra_state or {}}
         atomic_write(ckpt_path, lambda fh: torch.save(payload, fh))
         nonlocal last_saved
@@ -285,10 +295,13 @@ def fit(model: nn.Module, objective: Any, settings: FitSettings, *,
                     record["val"] = val
                     if metric is not None:
                         value = val[metric]
-                        if best["epoch"] == 0 or _improves(value, best["value"], settings.mode):
+                        first = best["epoch"] == 0
+                        if first or _improves(value, best["value"], settings.mode):
                             best = {"epoch": epoch, "value": value, "metrics": val,
                                     "state": copy.deepcopy(model.state_dict())}
-                            bad_evals = 0
+                        shift = settings.min_delta if settings.mode == "max" else -settings.min_delta
+                        if first or _improves(value, mark + shift, settings.mode):
+                            mark, bad_evals = value, 0
                         else:
                             bad_evals += 1
                         if log:
@@ -299,7 +312,9 @@ def fit(model: nn.Module, objective: Any, settings: FitSettings, *,
                 save(epoch, stopped_early or epoch == settings.epochs)
                 if stopped_early:
                     if log:
-                        log(f"early stop at epoch {epoch}: no {metric} gain in {bad_evals} evaluations")
+                        log(f"early stop at epoch {epoch}: no {metric} gain"
+                            + (f" above {settings.min_delta:g}" if settings.min_delta else "")
+                            + f" in {bad_evals} evaluations")
                     break
     except KeyboardInterrupt as exc:
         why = "SIGTERM" if str(exc) == "SIGTERM" else "Ctrl-C"
