@@ -356,6 +356,7 @@ def test_convergence_warning_only_when_the_best_epoch_is_the_last_evaluation():
     line = convergence_warning(config, SimpleNamespace(history=history, best_epoch=6))
     assert "epoch 6 of 7" in line and "P@3" in line and "--epochs" in line
     assert convergence_warning(config, SimpleNamespace(history=[{"epoch": 1}], best_epoch=0)) is None
+    assert convergence_warning(config, SimpleNamespace(history=history, best_epoch=6, stopped_early=True)) is None
 
 
 def test_min_delta_flag_reaches_early_stopping(tmp_path, capsys):
@@ -366,3 +367,4 @@ def test_min_delta_flag_reaches_early_stopping(tmp_path, capsys):
     assert _train(*args, "--min-delta", 1, "--out", tmp_path / "a") == 0
     status = json.loads((tmp_path / "a" / "status.json").read_text())
     assert status["epochs_run"] == 3 and json.loads((tmp_path / "a" / "config.json").read_text())["min_delta"] == 1.0
+    assert "may not have converged" not in capsys.readouterr().err    # stopped early: converged by the rule

@@ -56,6 +56,8 @@ class TrainResult:
     resumed_from: int | None = None
     #: metrics on the split's in-distribution test set when its ``test`` is shifted (Coat, *-popshift)
     iid_metrics: dict[str, float] | None = None
+    #: the run ended by early stopping (patience / min_delta), not at its last epoch
+    stopped_early: bool = False
 
 
 def _nulls(metrics: dict[str, float]) -> dict[str, float | None]:
@@ -188,7 +190,7 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
         diag["sampling_tv"] = pair_distribution_tv(train_m, sampler,
                                                    candidate_scores(model) if sampler is not None else None)
     result = TrainResult(model, test_metrics, fitted.best_metrics, fitted.best_epoch, fitted.history,
-                         fitted.epoch_seconds, diag, fitted.resumed_from, iid)
+                         fitted.epoch_seconds, diag, fitted.resumed_from, iid, fitted.stopped_early)
     if run is not None:
         from rankguard.plots import plot_training_curves
 
@@ -208,10 +210,12 @@ def last_eval_epoch(history: list[dict[str, Any]]) -> int | None:
 
 
 def convergence_warning(config: TrainConfig, result: TrainResult) -> str | None:
-    """One line when the best validation epoch is the last evaluated one (the model was still
-    improving when its budget ran out), else ``None``. Early stopping never triggers it."""
+    """One line when the run used its whole budget and its best validation epoch is the last evaluated
+    one (the model was still improving when the budget ran out), else ``None``. A run ended by early
+    stopping never triggers it (with ``min_delta`` its best state may be the last, after gains too
+    small to count)."""
     last = last_eval_epoch(result.history)
-    if last is None or result.best_epoch != last:
+    if last is None or result.best_epoch != last or getattr(result, "stopped_early", False):
         return None
     return (f"warning: the best validation {config.select_metric} came at the last evaluation (epoch {last} of "
             f"{config.epochs}), so the model may not have converged; train longer (--epochs)")
