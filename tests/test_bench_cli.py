@@ -34,7 +34,7 @@ def test_every_benchmark_and_action_is_registered():
     parser = argparse.ArgumentParser(prog="rankguard")
     bench.register(parser.add_subparsers(dest="command"))
     names = ("pairwise", "recsys_quality", "recsys_speed", "metrics", "noisy_labels", "dpcml_ablation", "cold_start",
-             "rescoring", "contrastive_cf")
+             "rescoring", "contrastive_cf", "recsys_defaults")
     for name in (*names, "readme"):
         args = parser.parse_args(["bench", name])
         assert callable(args.func)
@@ -233,3 +233,29 @@ def test_quality_row_killed_mid_row_resumes_from_its_finished_seeds(tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["UniS-seed0.json", "UniS-seed1.json"]
     q.run_method(*args, settings={"lr": 0.1}, cache=tmp_path)
     assert calls[3:] == [(0, 0.1), (1, 0.1)]
+
+
+def test_recsys_defaults_rows_say_whether_the_flagless_run_converged(tmp_path, capsys):
+    """`bench recsys_defaults` trains exactly `recsys train --dataset D --model M` (no other flag), records
+    whether it converged by the rule `recsys train` warns with, merges rows, and reads cached rows back."""
+    from rankguard.bench import recsys_defaults as rd
+    from rankguard.recsys.recipes import make_config
+    from test_recsys_cli import _tiny_dataset
+
+    data = _tiny_dataset(tmp_path)
+    out, cache = tmp_path / "results", tmp_path / "cache"
+    argv = ["--datasets", str(data), "--out", str(out), "--cache", str(cache)]
+    assert rd.main([*argv, "--models", "cml"]) == 0
+    assert rd.main([*argv, "--models", "mf-bpr"]) == 0
+    payload = json.loads((out / "recsys_defaults.json").read_text())
+    assert sorted(payload["rows"]) == ["cml@users.dat", "mf-bpr@users.dat"]
+    for key, row in payload["rows"].items():
+        config = make_config(key.split("@")[0], str(data))
+        assert (row["epochs"], row["patience"], row["select_metric"]) == (config.epochs, config.patience,
+                                                                          config.select_metric)
+        assert row["converged"] == (row["stopped_early"] or row["best_epoch"] < row["last_eval_epoch"])
+        assert row["epochs_run"] <= row["epochs"] and (row["epochs_run"] < row["epochs"]) == row["stopped_early"]
+    assert "| cml | users.dat |" in (out / "recsys_defaults.md").read_text()
+    capsys.readouterr()
+    assert rd.main([*argv, "--models", "cml"]) == 0           # cached: read back, not trained again
+    assert "read back from" in capsys.readouterr().out

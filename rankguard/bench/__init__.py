@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "metrics": "rankguard.bench.metrics",
     "pairwise": "rankguard.bench.pairwise",
     "recsys_quality": "rankguard.bench.recsys_quality",
+    "recsys_defaults": "rankguard.bench.recsys_defaults",
     "recsys_speed": "rankguard.bench.recsys_speed",
     "cold_start": "rankguard.bench.cold_start",
     "dpcml_ablation": "rankguard.bench.dpcml_ablation",
