@@ -313,7 +313,8 @@ def to_markdown(payload: dict) -> str:
 
     def rule(name: str) -> str:
         c = runs[name]["config"]
-        stop = f", patience {c['patience']}" if c.get("patience") else ", no early stop"
+        stop = (f", patience {c['patience']}" + (f" (gain > {c['min_delta']:g})" if c.get("min_delta") else "")
+                if c.get("patience") else ", no early stop")
         return f"val {c['select_metric']} / {c['eval_every']} ep{stop}"
 
     def seeds_of(name: str) -> str:
