@@ -47,7 +47,8 @@ def test_chosen_point_is_the_argmax_of_recorded_validation_and_best_config_repla
         recorded[name] = best["val"]["AUC"]
         point = tuning["points"][names.index(name)]
         assert point["val"]["AUC"] == recorded[name] and point["best_epoch"] == best["epoch"]
-        assert point["best_is_last"] == (best["epoch"] == evals[-1]["epoch"])
+        used_all = status["epochs_run"] == json.loads((out / "runs" / name / "config.json").read_text())["epochs"]
+        assert point["best_is_last"] == (best["epoch"] == evals[-1]["epoch"] and used_all)
         assert not any("test" in key.lower() for key in point["val"])
     want = max(names, key=lambda n: recorded[n])
     assert tuning["chosen"] == want and tuning["chosen_value"] == recorded[want]
@@ -172,3 +173,11 @@ def test_parallel_jobs_train_the_same_runs_as_one_at_a_time(tmp_path):
     assert all(p.reused for p in tune(base, grid, tmp_path / "two", split, log=None, jobs=2).points)
     with pytest.raises(ValueError, match="--jobs must be an integer >= 1"):
         tune(base, grid, tmp_path / "three", split, log=None, jobs=0)
+
+
+def test_an_early_stopped_point_is_not_flagged_unconverged():
+    from rankguard.recsys.tune import PointResult
+
+    base = dict(name="p", params={}, run_dir="r", status="complete", reused=False, best_epoch=145, last_eval_epoch=145)
+    assert not PointResult(**base, epochs_run=145, epochs=1000).best_is_last    # stopped by patience / min_delta
+    assert PointResult(**base, epochs_run=145, epochs=145).best_is_last         # budget used, best at the end

@@ -9,8 +9,8 @@ qualifies) or whose training diverged never wins.
 Written to ``OUT``: ``best_config.json`` (the winner's complete ``config.json``:
 ``rankguard recsys train --config OUT/best_config.json --out X`` replays it), ``tuning.json``
 (per point: parameters, run folder, validation metrics at the best epoch, best and last evaluated
-epoch, ``best_is_last`` — the selected epoch was the last evaluation, i.e. the run may not have
-converged) and ``tuning.md`` (the same for people).
+epoch, ``best_is_last`` — the run used its whole budget and the selected epoch was its last
+evaluation, i.e. it may not have converged) and ``tuning.md`` (the same for people).
 
 Resumable: a point whose run folder is complete (or recorded a divergence) is read back, not
 re-run; an interrupted one continues from its checkpoint; a folder holding a run of a different
@@ -193,11 +193,17 @@ class PointResult:
     best_epoch: int | None = None
     last_eval_epoch: int | None = None
     epochs_run: int | None = None
+    #: the point's epoch budget (``epochs_run`` below it = ended by early stopping)
+    epochs: int | None = None
     error: str | None = None
 
     @property
     def best_is_last(self) -> bool:
-        return self.status == "complete" and self.best_epoch is not None and self.best_epoch == self.last_eval_epoch
+        """Used its whole budget with the best validation at the last evaluation (an early-stopped run
+        converged by its rule, even when tiny gains below ``min_delta`` made its last state the best)."""
+        used_all = self.epochs is None or self.epochs_run is None or self.epochs_run >= self.epochs
+        return (self.status == "complete" and self.best_epoch is not None and self.best_epoch == self.last_eval_epoch
+                and used_all)
 
 
 @dataclass
@@ -233,7 +239,8 @@ def _read_point(point: GridPoint, run: RunDir, metric: str, reused: bool) -> Poi
     return PointResult(status="complete", val={k: (v if v is not None and math.isfinite(v) else None)
                                                 for k, v in val.items()},
                        best_epoch=best_epoch, last_eval_epoch=last_eval_epoch(history),
-                       epochs_run=int(info.get("epochs_run", history[-1]["epoch"] if history else 0)), **base)
+                       epochs_run=int(info.get("epochs_run", history[-1]["epoch"] if history else 0)),
+                       epochs=int(run.load_json("config.json")["epochs"]), **base)
 
 
 def _is_divergence(info: dict[str, Any]) -> bool:
