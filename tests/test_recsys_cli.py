@@ -352,10 +352,10 @@ def test_convergence_warning_only_when_the_best_epoch_is_the_last_evaluation():
 
     config = make_config("cml", "ml-100k-libcml", epochs=7)
     history = [{"epoch": 1}, {"epoch": 2, "val": {}}, {"epoch": 4, "val": {}}, {"epoch": 6, "val": {}}, {"epoch": 7}]
-    assert convergence_warning(config, SimpleNamespace(history=history, best_epoch=4)) is None
-    line = convergence_warning(config, SimpleNamespace(history=history, best_epoch=6))
+    assert convergence_warning(config, SimpleNamespace(history=history, best_epoch=4, stopped_early=False)) is None
+    line = convergence_warning(config, SimpleNamespace(history=history, best_epoch=6, stopped_early=False))
     assert "epoch 6 of 7" in line and "P@3" in line and "--epochs" in line
-    assert convergence_warning(config, SimpleNamespace(history=[{"epoch": 1}], best_epoch=0)) is None
+    assert convergence_warning(config, SimpleNamespace(history=[{"epoch": 1}], best_epoch=0, stopped_early=False)) is None
     assert convergence_warning(config, SimpleNamespace(history=history, best_epoch=6, stopped_early=True)) is None
 
 

@@ -167,7 +167,8 @@ def train(config: TrainConfig, split: Split, out: str | os.PathLike | None = Non
             if log:
                 log(f"data: {note}")
     settings = FitSettings(epochs=config.epochs, eval_every=config.eval_every, patience=config.patience,
-                           min_delta=float(config.min_delta), select_metric=config.select_metric, desc=f"train {config.method}",
+                           min_delta=float(config.min_delta), select_metric=config.select_metric,
+                           desc=f"train {config.method}",
                            divergence_hint=f"lower the learning rate (--lr, now {config.lr:g})")
     fitted = fit_in_run(run, "rankguard recsys train", model, objective, settings, optimizers=optimizers,
                         validate=validate, generators=gens, resume=mode == "resume",
@@ -209,13 +210,18 @@ def last_eval_epoch(history: list[dict[str, Any]]) -> int | None:
     return evals[-1] if evals else None
 
 
+def best_is_last(best_epoch: int | None, last_eval: int | None, stopped_early: bool) -> bool:
+    """The run's one "may not have converged" rule: it used its whole budget (not ended by early
+    stopping — with ``min_delta`` an early-stopped run's best state may be its last, after gains too
+    small to count) and its best validation epoch is its last evaluation."""
+    return not stopped_early and last_eval is not None and best_epoch == last_eval
+
+
 def convergence_warning(config: TrainConfig, result: TrainResult) -> str | None:
-    """One line when the run used its whole budget and its best validation epoch is the last evaluated
-    one (the model was still improving when the budget ran out), else ``None``. A run ended by early
-    stopping never triggers it (with ``min_delta`` its best state may be the last, after gains too
-    small to count)."""
+    """One line when :func:`best_is_last` holds for the run (still improving when its budget ran out),
+    else ``None``."""
     last = last_eval_epoch(result.history)
-    if last is None or result.best_epoch != last or getattr(result, "stopped_early", False):
+    if not best_is_last(result.best_epoch, last, result.stopped_early):
         return None
     return (f"warning: the best validation {config.select_metric} came at the last evaluation (epoch {last} of "
             f"{config.epochs}), so the model may not have converged; train longer (--epochs)")

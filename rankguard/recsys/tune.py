@@ -201,9 +201,10 @@ class PointResult:
     def best_is_last(self) -> bool:
         """Used its whole budget with the best validation at the last evaluation (an early-stopped run
         converged by its rule, even when tiny gains below ``min_delta`` made its last state the best)."""
-        used_all = self.epochs is None or self.epochs_run is None or self.epochs_run >= self.epochs
-        return (self.status == "complete" and self.best_epoch is not None and self.best_epoch == self.last_eval_epoch
-                and used_all)
+        from rankguard.recsys.trainer import best_is_last
+
+        stopped_early = self.epochs is not None and self.epochs_run is not None and self.epochs_run < self.epochs
+        return self.status == "complete" and best_is_last(self.best_epoch, self.last_eval_epoch, stopped_early)
 
 
 @dataclass
