@@ -330,22 +330,26 @@ def to_markdown(payload: dict) -> str:
         return "" if list(s) == list(seeds) else f" (seeds {s})"
 
     total = payload["total_seconds"]
-    rows = [[name + seeds_of(name), str(runs[name]["epochs"]), rule(name)] + [cell(name, k) for k in SHOWN]
-            for name in runs]
+    def best_epochs(name: str) -> str:
+        return "/".join(str(e) for e in runs[name].get("best_epochs") or []) or "–"
+
+    rows = [[name + seeds_of(name), str(runs[name]["epochs"]), best_epochs(name), rule(name)]
+            + [cell(name, k) for k in SHOWN] for name in runs]
     source = payload.get("paper_source")
     md = [f"# Collaborative ranking quality: {payload['dataset']}, protocol `{payload['protocol']}`", "",
           (f"Test metrics in percent, mean ± {STD_NOTE} over seeds {seeds}" if len(seeds) > 1
            else f"Test metrics in percent, one seed ({seeds[0]}), so no spread is shown")
           + (f"; in parentheses the published number ({source}). " if paper else ". ")
           + "Model selection on validation only, per row (`selection`: metric / evaluation period, early stopping "
-          "patience in evaluations); `epochs` is each row's budget. Written by `rankguard bench recsys_quality`"
+          "patience in evaluations); `epochs` is each row's budget, `best` its best validation epoch per seed (a row "
+          "whose best epoch is its budget may not have converged). Written by `rankguard bench recsys_quality`"
           + (" (QUICK smoke run, not a result)" if payload["quick"] else "")
           + f"; training and evaluation of all rows took {total / 60:.1f} min ({payload['torch_threads']} torch "
           "thread(s))"
           + (f"; rows {', '.join(merged_from)} kept from the previous run, "
              f"{', '.join(payload['rows_rerun'])} re-run." if merged_from else ".")
           + " " + environment_line(payload["environment"]), "",
-          markdown_table(["method", "epochs", "selection"] + list(SHOWN), rows)]
+          markdown_table(["method", "epochs", "best", "selection"] + list(SHOWN), rows)]
     tuned = [f"- {name}: `{runs[name]['tuned_from']}`" for name in runs if runs[name].get("tuned_from")]
     if tuned:
         md += ["", "Rows trained from a `rankguard recsys tune` choice (one seed per grid point, validation only):", ""]
