@@ -148,6 +148,23 @@ def test_tuned_rows_replay_the_file_with_only_the_seed_replaced(tmp_path):
     assert (apa.vector_rule, apa.sampler, apa.backbone, apa.epochs, apa.eval_every) == ("log2", "dihars", "dpcml", 2, 1)
 
 
+def test_table_rows_keep_the_loops_they_were_run_with_while_recipes_converge():
+    """The cml/dpcml recipes stop early (patience 6, min gain 1e-3); the tables' rows keep their loops:
+    CML rows patience 10 with any gain counting, DPCML rows the authors' (every epoch, no early stop);
+    --set still overrides them."""
+    from rankguard.bench.recsys_quality import method_configs
+    from rankguard.recsys.trainer import make_config
+
+    assert (make_config("cml").patience, make_config("dpcml").patience) == (6, 6)
+    hars = method_configs("HarS", "ml-1m", "authors", [0], 30)[0]
+    assert (hars.patience, hars.min_delta, hars.eval_every, hars.epochs) == (10, 0.0, 5, 30)
+    for name in ("DPCML1", "DPCML2", "APA+UniS", "APA+HarS", "BPA+DiHarS", "APA+DiHarS"):
+        c = method_configs(name, "ml-1m", "authors", [0], 100)[0]
+        assert (c.patience, c.min_delta, c.eval_every, c.epochs) == (0, 0.0, 1, 100), name
+    c = method_configs("DPCML2", "ml-1m", "authors", [0], 300, None, 5, {"patience": 6, "min_delta": 1e-3})[0]
+    assert (c.patience, c.min_delta, c.eval_every) == (6, 1e-3, 5)
+
+
 def test_method_name_accepts_property_attribute_or_function():
     from rankguard.bench.recsys_speed import method_name
 
