@@ -330,6 +330,7 @@ def to_markdown(payload: dict) -> str:
         return "" if list(s) == list(seeds) else f" (seeds {s})"
 
     total = payload["total_seconds"]
+
     def best_epochs(name: str) -> str:
         return "/".join(str(e) for e in runs[name].get("best_epochs") or []) or "–"
 
