@@ -120,7 +120,7 @@ def test_module_memory_projection_and_state_dict_round_trip():
     with torch.no_grad():
         loss.xi -= 10.0
     loss.project_()
-    assert float(loss.xi) == pytest.approx(0.1)
+    assert loss.xi.item() == pytest.approx(0.1)
     # online memory: end_epoch swaps in the batch scores seen while training
     loss(s[:10], y[:10])
     loss.end_epoch()
@@ -129,7 +129,7 @@ def test_module_memory_projection_and_state_dict_round_trip():
     other.load_state_dict(loss.state_dict())
     assert torch.equal(other.memory_scores, loss.memory_scores)
     assert torch.equal(other.memory_labels, loss.memory_labels)
-    assert float(other.xi) == pytest.approx(0.1)
+    assert other.xi.item() == pytest.approx(0.1)
     assert torch.allclose(other(s, y), loss(s, y))
 
 
