@@ -155,9 +155,10 @@ def test_table_rows_keep_the_loops_they_were_run_with_while_recipes_converge():
     from rankguard.bench.recsys_quality import method_configs
     from rankguard.recsys.trainer import make_config
 
-    assert (make_config("cml").patience, make_config("dpcml").patience) == (6, 6)
-    hars = method_configs("HarS", "ml-1m", "authors", [0], 30)[0]
-    assert (hars.patience, hars.min_delta, hars.eval_every, hars.epochs) == (10, 0.0, 5, 30)
+    assert [make_config(m).patience for m in ("cml", "dpcml", "mf-bpr")] == [6, 6, 6]
+    for name in ("HarS", "MF-BPR"):
+        c = method_configs(name, "ml-1m", "authors", [0], 30)[0]
+        assert (c.patience, c.min_delta, c.eval_every, c.epochs) == (10, 0.0, 5, 30), name
     for name in ("DPCML1", "DPCML2", "APA+UniS", "APA+HarS", "BPA+DiHarS", "APA+DiHarS"):
         c = method_configs(name, "ml-1m", "authors", [0], 100)[0]
         assert (c.patience, c.min_delta, c.eval_every, c.epochs) == (0, 0.0, 1, 100), name

@@ -56,7 +56,8 @@ LOSSES = ("bpr", "infonce", "advinfonce")
 #: run-config keys that describe the run, not the config (as rankguard.recsys.tune leaves them out)
 _INFORMATIONAL = ("method", "n_users", "n_items", "rankguard", "data_notes")
 KEYS = ("Recall@20", "NDCG@20")
-COMMON = dict(dim=64, optimizer="adam", batch_size=1024, embedding_reg=1e-5, weight_decay=0.0)
+#: min_delta 0: any gain counts as an improvement (the authors' early stop; not the mf recipe's 1e-3)
+COMMON = dict(dim=64, optimizer="adam", batch_size=1024, embedding_reg=1e-5, weight_decay=0.0, min_delta=0.0)
 PER_LOSS: dict[str, dict[str, Any]] = {
     "bpr": dict(n_negatives=1, similarity="dot", lr=1e-3),
     "infonce": dict(n_negatives=64, similarity="cosine", lr=1e-3, temperature=0.75),

@@ -65,14 +65,14 @@ from rankguard.recsys.tune import apply_point, parse_grid
 from rankguard.runs import markdown_table
 
 # method -> (recipe, sampler or None for the recipe's own, further TrainConfig overrides)
-#: the committed tables' CML rows stop after 10 evaluations without any gain (the engine's default before the
-#: cml recipe got its own converging rule); pinned so that rerunning a table reproduces it
+#: the committed tables' CML and MF-BPR rows stop after 10 evaluations without any gain (the engine's default
+#: before the cml and mf-bpr recipes got their converging rule); pinned so that rerunning a table reproduces it
 _TABLE_CML = {"patience": 10, "min_delta": 0.0}
 #: the DPCML-family rows run the authors' loop (validation every epoch unless --eval-every, no early stop)
 _TABLE_DPCML = {k: v for k, v in DPCML_AUTHORS_LOOP.items() if k != "epochs"}
 METHODS: dict[str, tuple[str, str | None, dict[str, Any]]] = {
     "UniS": ("cml", "unis", _TABLE_CML), "PopS": ("cml", "pops", _TABLE_CML), "2stS": ("cml", "2sts", _TABLE_CML),
-    "HarS": ("cml", "hars", _TABLE_CML), "MF-BPR": ("mf-bpr", None, {}), "SFCML": ("sfcml", None, {}),
+    "HarS": ("cml", "hars", _TABLE_CML), "MF-BPR": ("mf-bpr", None, _TABLE_CML), "SFCML": ("sfcml", None, {}),
     # DPCML1 = BPA + UniS and DPCML2 = BPA + HarS in the improved-DPCML (TPAMI 2024) naming
     "DPCML1": ("dpcml1", None, _TABLE_DPCML), "DPCML2": ("dpcml", None, _TABLE_DPCML),
     "DPCML-SF": ("dpcml-sf", None, {}),
