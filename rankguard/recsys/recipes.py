@@ -87,7 +87,8 @@ RECIPES.register("cml", Recipe(
 _MF_BPR = Recipe("mf", "bpr", "unis", dict(dim=100, batch_size=256, n_negatives=1, lr=0.05, epochs=500,
                                            eval_every=5, patience=6, min_delta=1e-3),
                  "MF-BPR (Rendle et al. 2009): one uniform negative per pair, no norm constraint; cml's stopping "
-                 "rule (the engine's 100 epochs, patience 10 with any gain counting, end ML-1M at its budget)")
+                 "rule (with the engine's loop -- 100 epochs, patience 10, any gain counting -- ML-1M ended at best "
+                 "epoch 90 of 100)")
 RECIPES.register("mf-bpr", _MF_BPR)
 RECIPES.register("mf", _MF_BPR)
 # DPCML (Bao et al., NeurIPS 2022): the authors' scripts and parse_args defaults (statusrank/DPCML @c686b3f)
