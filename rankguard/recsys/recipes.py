@@ -67,8 +67,10 @@ RECIPES: Registry[Recipe] = Registry("recipe")
 #: stopping rule -- validation P@3 every 5 epochs until it gains <= 0.1 points in 30 epochs (patience 6,
 #: min_delta 1e-3, at most 500 epochs) -- so that the flagless run converges (on ML-100K it stops at epoch
 #: 115 with its best at 100, where the earlier 100-epoch budget ended on its best epoch)
+#: the P@3 stopping rule shared by the cml, mf-bpr and dpcml recipes (each sets its own epoch cap)
+_P3_UNTIL_CONVERGED = dict(eval_every=5, patience=6, min_delta=1e-3)
 _CML_DEFAULTS = dict(dim=100, margin=1.0, constraint="ball", batch_size=256, n_negatives=10, lr=0.05,
-                     epochs=500, eval_every=5, patience=6, min_delta=1e-3)
+                     epochs=500, **_P3_UNTIL_CONVERGED)
 #: LibCML's loop (train_example.py): Adagrad lr 0.05, validation AUC every epoch, no early stop
 _LIBCML_LOOP = dict(lr=0.05, select_metric="AUC", eval_every=1, patience=0, min_delta=0.0)
 RECIPES.register("sfcml", Recipe(
@@ -85,7 +87,7 @@ RECIPES.register("cml", Recipe(
     "CML baselines as run in the DPCML/LibCML comparison: unit-ball clipping, margin 1.0, 10 negatives",
     name_sampler=True))
 _MF_BPR = Recipe("mf", "bpr", "unis", dict(dim=100, batch_size=256, n_negatives=1, lr=0.05, epochs=500,
-                                           eval_every=5, patience=6, min_delta=1e-3),
+                                           **_P3_UNTIL_CONVERGED),
                  "MF-BPR (Rendle et al. 2009): one uniform negative per pair, no norm constraint; cml's stopping "
                  "rule (with the engine's loop -- 100 epochs, patience 10, any gain counting -- ML-1M ended at best "
                  "epoch 90 of 100)")
@@ -98,7 +100,7 @@ DPCML_AUTHORS_LOOP = dict(epochs=100, eval_every=1, patience=0, min_delta=0.0)
 #: points in 30 epochs, at most 300 epochs); the authors' 100 epochs end on a still-rising model on CiteULike-t
 _DPCML_DEFAULTS = dict(dim=100, margin=1.0, vectors=5, constraint="user-sphere", optimizer="adam", lr=1e-3,
                        weight_decay=0.0, batch_size=256, n_negatives=10, select_metric="P@3",
-                       epochs=300, eval_every=5, patience=6, min_delta=1e-3)
+                       epochs=300, **_P3_UNTIL_CONVERGED)
 RECIPES.register("dpcml", Recipe(
     "dpcml", "hinge", "hars", dict(_DPCML_DEFAULTS, diversity=(10.0, 0.05, 0.25)),
     "DPCML2 (hardest of S = 10 uniform candidates by the nearest-vector distance): statusrank/DPCML @c686b3f "
